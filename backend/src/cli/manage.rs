@@ -1,0 +1,107 @@
+//! `isolab exec`, `ps`, `rm` and `gc`.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use super::run::{attach, block_forwarded, own_stdio};
+use crate::runtime::container::{Runtime, StdioSpec};
+use crate::runtime::state::Status;
+
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// Allocate a terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Keep stdin open (always the case; accepted for docker's `-it`).
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Extra environment variables, KEY=VALUE.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// The container's name or id.
+    container: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    cmd: Vec<String>,
+}
+
+pub fn exec(rt: &Runtime, args: ExecArgs) -> Result<ExitCode> {
+    let stdio = if args.tty {
+        StdioSpec::Tty
+    } else {
+        StdioSpec::Fds(own_stdio()?)
+    };
+    let mask = block_forwarded();
+    let mut process = rt.exec(&args.container, args.cmd, args.env, args.tty, stdio)?;
+    process.start()?;
+    attach(process, mask)
+}
+
+pub fn ps(rt: &Runtime) -> Result<ExitCode> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    println!(
+        "{:<14}{:<16}{:<10}{:<24}{:<12}STATUS",
+        "CONTAINER ID", "NAME", "IMAGE", "COMMAND", "CREATED"
+    );
+    for s in rt.list() {
+        let status = match (s.status, s.init.filter(|p| p.is_alive())) {
+            (Status::Created, Some(p)) => format!("running (pid {})", p.pid),
+            (Status::Creating, _) => "creating".to_string(),
+            _ => "exited".to_string(),
+        };
+        let mut command = s.command.join(" ");
+        if command.len() > 22 {
+            command.truncate(19);
+            command.push_str("...");
+        }
+        println!(
+            "{:<14}{:<16}{:<10}{:<24}{:<12}{}",
+            s.id,
+            s.display_name(),
+            s.image,
+            format!("{command:?}"),
+            format!("{}s ago", now.saturating_sub(s.created)),
+            status
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn inspect(rt: &Runtime, name: &str) -> Result<ExitCode> {
+    let state = rt.find(name)?;
+    println!("{}", serde_json::to_string_pretty(&state)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rm(rt: &Runtime, names: &[String]) -> Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for name in names {
+        match rt.remove(name).with_context(|| format!("remove {name}")) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("isolab: {e:#}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn gc(rt: &Runtime) -> Result<ExitCode> {
+    let report = rt.gc();
+    for id in &report.removed {
+        println!("removed {id}");
+    }
+    for p in &report.problems {
+        eprintln!("isolab: gc: {p}");
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,110 @@
+//! The command line (clap): `isolab run`, `exec`, `ps`, `rm`, `gc`, `image`, `spec`.
+//! Errors here are `anyhow` with context; the runtime's own are typed.
+
+mod image;
+mod manage;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::runtime::container::Runtime;
+use crate::runtime::Paths;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "isolab",
+    version,
+    about = "A container playground: real Linux containers, made by our own code"
+)]
+pub struct Cli {
+    /// Where live state goes (one folder per container).
+    #[arg(
+        long,
+        global = true,
+        env = "ISOLAB_STATE_ROOT",
+        default_value = "/run/isolab"
+    )]
+    state_root: std::path::PathBuf,
+    /// Where images and writable layers go.
+    #[arg(
+        long,
+        global = true,
+        env = "ISOLAB_DATA_ROOT",
+        default_value = "/var/lib/isolab"
+    )]
+    data_root: std::path::PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a command in a new container, attached (like `docker run --rm`).
+    Run(run::RunArgs),
+    /// Run a command in a running container (like `docker exec`).
+    Exec(manage::ExecArgs),
+    /// List containers.
+    Ps,
+    /// Show a container's state as JSON (pids, name, image, command).
+    Inspect { container: String },
+    /// Kill and remove containers.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove whatever crashed runs left behind (processes, mounts, cgroups, folders).
+    Gc,
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Write the OCI bundle (`config.json`) a run would use, without running it, like `runc spec`.
+    Spec(run::SpecArgs),
+}
+
+impl Cli {
+    fn paths(&self) -> Paths {
+        Paths {
+            state_root: self.state_root.clone(),
+            data_root: self.data_root.clone(),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("isolab: must run as root (it makes namespaces, cgroups and mounts); try sudo");
+        return ExitCode::from(1);
+    }
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("isolab: {e:#}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let paths = cli.paths();
+    let rt = || -> Result<Runtime> { Ok(Runtime::new(paths.clone())?) };
+    match cli.command {
+        Command::Run(args) => run::run(&rt()?, args),
+        Command::Exec(args) => manage::exec(&rt()?, args),
+        Command::Ps => manage::ps(&rt()?),
+        Command::Inspect { container } => manage::inspect(&rt()?, &container),
+        Command::Rm { names } => manage::rm(&rt()?, &names),
+        Command::Gc => manage::gc(&rt()?),
+        Command::Image(cmd) => image::run(&paths, cmd),
+        Command::Spec(args) => run::spec(&rt()?, args),
+    }
+}

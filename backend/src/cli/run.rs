@@ -1,0 +1,278 @@
+//! `isolab run` and `isolab spec`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use isolab_shared::spec::{ContainerSpec, MemorySize, Namespaces, NsMode};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+
+use crate::runtime::container::{Container, CreateOptions, Runtime, StdioSpec};
+use crate::runtime::pty::RawMode;
+use crate::runtime::{spec as oci, sys};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Name the container (used by `exec`, `rm` and `--pid container:NAME`).
+    #[arg(long)]
+    name: Option<String>,
+    /// The container's hostname (default: its name, else its short id).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Memory limit, e.g. 64m or 1g (swap is off).
+    #[arg(short = 'm', long)]
+    memory: Option<MemorySize>,
+    /// CPUs, e.g. 0.5.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Most processes at once.
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Environment variables, KEY=VALUE.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Allocate a terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Keep stdin open (always the case; accepted for docker's `-it`).
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Run in the background and print the id; the container is removed when it ends.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Run a minimal init as PID 1 that forwards signals and reaps zombies (like docker's
+    /// `--init`); without it the command itself is PID 1.
+    #[arg(long)]
+    init: bool,
+    /// UTS namespace: private, host or container:NAME.
+    #[arg(long, value_name = "MODE")]
+    uts: Option<NsMode>,
+    /// PID namespace.
+    #[arg(long, value_name = "MODE")]
+    pid: Option<NsMode>,
+    /// Network namespace.
+    #[arg(long, value_name = "MODE")]
+    net: Option<NsMode>,
+    /// IPC namespace.
+    #[arg(long, value_name = "MODE")]
+    ipc: Option<NsMode>,
+    /// Mount namespace.
+    #[arg(long, value_name = "MODE")]
+    mnt: Option<NsMode>,
+    /// Cgroup namespace.
+    #[arg(long, value_name = "MODE")]
+    cgroup: Option<NsMode>,
+    /// User namespace (private maps container root to an unprivileged host range).
+    #[arg(long, value_name = "MODE")]
+    user: Option<NsMode>,
+    /// Time namespace.
+    #[arg(long, value_name = "MODE")]
+    time: Option<NsMode>,
+    /// The image (`busybox` is built in).
+    image: String,
+    /// The command and its arguments (default: sh).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+
+impl RunArgs {
+    fn to_spec(&self) -> ContainerSpec {
+        let mut ns = Namespaces::default();
+        let pick = |given: &Option<NsMode>, default: &NsMode| {
+            given.clone().unwrap_or_else(|| default.clone())
+        };
+        ns = Namespaces {
+            mnt: pick(&self.mnt, &ns.mnt),
+            uts: pick(&self.uts, &ns.uts),
+            ipc: pick(&self.ipc, &ns.ipc),
+            pid: pick(&self.pid, &ns.pid),
+            net: pick(&self.net, &ns.net),
+            cgroup: pick(&self.cgroup, &ns.cgroup),
+            user: pick(&self.user, &ns.user),
+            time: pick(&self.time, &ns.time),
+        };
+        ContainerSpec {
+            image: self.image.clone(),
+            name: self.name.clone(),
+            hostname: self.hostname.clone(),
+            cmd: if self.cmd.is_empty() {
+                vec!["sh".to_string()]
+            } else {
+                self.cmd.clone()
+            },
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            tty: self.tty,
+            memory: self.memory,
+            cpus: self.cpus,
+            pids_limit: self.pids_limit,
+            namespaces: ns,
+            init: self.init,
+        }
+    }
+}
+
+/// Signals an attached `run` or `exec` passes on to the container (docker's sig-proxy).
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
+    let spec = args.to_spec();
+    let opts = CreateOptions {
+        allow_host_namespaces: true,
+    };
+    let stdio = if args.detach {
+        StdioSpec::Fds(null_stdio()?)
+    } else if args.tty {
+        StdioSpec::Tty
+    } else {
+        StdioSpec::Fds(own_stdio()?)
+    };
+    let mask = block_forwarded();
+    let mut container = rt.create(&spec, &opts, stdio)?;
+    container.start()?;
+    if args.detach {
+        println!("{}", container.id);
+        container.detach()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    attach(container, mask)
+}
+
+/// Relay the terminal (if any) and signals until the command ends; exit with its status.
+pub fn attach(mut container: Container, mask: SigSet) -> Result<ExitCode> {
+    let pty = container.pty.take();
+    let resize_fd = pty.as_ref().map(|p| p.try_clone()).transpose()?;
+    if let Some(fd) = &resize_fd {
+        if let Some((rows, cols)) = sys::get_winsize(0) {
+            let _ = sys::set_winsize(fd.as_raw_fd(), rows, cols);
+        }
+    }
+    let signaller = container.signaller()?;
+    std::thread::spawn(move || loop {
+        let Ok(sig) = mask.wait() else { continue };
+        match (sig, &resize_fd) {
+            (Signal::SIGWINCH, Some(fd)) => {
+                if let Some((rows, cols)) = sys::get_winsize(0) {
+                    let _ = sys::set_winsize(fd.as_raw_fd(), rows, cols);
+                }
+            }
+            (Signal::SIGWINCH, None) => {}
+            (sig, _) => signaller.signal(sig as i32),
+        }
+    });
+    if let Some(master) = pty {
+        let _raw = RawMode::enable(0);
+        relay_pty(master)?;
+    }
+    let status = container.wait()?;
+    if status.oom_killed {
+        eprintln!("isolab: the container was OOM-killed (it reached its memory limit)");
+    }
+    let code = if status.oom_killed { 137 } else { status.code };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Copy stdin to the pty and the pty to stdout until the container side closes.
+fn relay_pty(master: OwnedFd) -> Result<()> {
+    let mut input = File::from(master.try_clone()?);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || input.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = File::from(master);
+    let mut stdout = std::io::stdout().lock();
+    let mut buf = [0u8; 16384];
+    // EIO once every holder of the slave side is gone.
+    while let Ok(n) = output.read(&mut buf) {
+        if n == 0 || stdout.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        let _ = stdout.flush();
+    }
+    Ok(())
+}
+
+/// Block the forwarded signals (and SIGWINCH) in this thread, and so in every thread started
+/// after, so that one thread can take them with `sigwait`. Returns the set.
+pub fn block_forwarded() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGWINCH);
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    set
+}
+
+pub fn own_stdio() -> Result<[OwnedFd; 3]> {
+    let dup = |fd: i32| -> Result<OwnedFd> {
+        // SAFETY: 0, 1 and 2 are open for the life of the process; we only duplicate them.
+        let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        b.try_clone_to_owned().context("duplicate stdio")
+    };
+    Ok([dup(0)?, dup(1)?, dup(2)?])
+}
+
+fn null_stdio() -> Result<[OwnedFd; 3]> {
+    let open = || -> Result<OwnedFd> {
+        Ok(std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?
+            .into())
+    };
+    Ok([open()?, open()?, open()?])
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SpecArgs {
+    /// The bundle folder to write `config.json` into.
+    #[arg(long, default_value = ".")]
+    bundle: PathBuf,
+    /// The root path to put in the spec (relative to the bundle, or absolute).
+    #[arg(long, default_value = "rootfs")]
+    rootfs: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
+    let spec = args.run.to_spec();
+    spec.validate()?;
+    let id = crate::runtime::new_id();
+    let ctx = oci::SpecContext {
+        id: id.clone(),
+        allow_host: true,
+        have_time_ns: sys::have_time_namespace(),
+        uid_base: None,
+        host_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        host_memory: u64::MAX,
+        resolve: &|name| rt.find(name).ok().and_then(|s| s.init).map(|p| p.pid),
+    };
+    let mut oci_spec = oci::to_oci(&spec, &ctx)?;
+    if let Some(root) = oci_spec.root_mut() {
+        root.set_path(args.rootfs.clone());
+    }
+    std::fs::create_dir_all(&args.bundle)?;
+    oci::write_bundle(&args.bundle, &oci_spec)?;
+    println!("{}", args.bundle.join("config.json").display());
+    Ok(ExitCode::SUCCESS)
+}

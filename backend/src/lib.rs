@@ -1,0 +1,8 @@
+//! isolab: a container playground for the browser.
+//!
+//! Data flows one way round: browser → WebSocket → session → [`runtime`] (init helper,
+//! namespaces, cgroups, rootfs, pty) → events → browser. This crate holds the server, the
+//! command line ([`cli`]) and the runtime.
+
+pub mod cli;
+pub mod runtime;

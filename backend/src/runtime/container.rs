@@ -1,0 +1,471 @@
+//! The lifecycle API the CLI and the server call: create, start, wait, exec, remove, list.
+//!
+//! `create` validates the spec, writes the bundle (`config.json`, readable by runc too), makes the
+//! cgroup and launches the init helper, which reports `Created` once everything is in place;
+//! `start` runs the command. From then on the helper's monitor owns the container and removes it
+//! when it ends; `remove` kills it and waits for that.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use isolab_shared::spec::{ContainerSpec, NsMode, SpecError};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::cgroups::{self, CgroupError, CgroupManager, Resources};
+use super::channel::Channel;
+use super::cleanup;
+use super::image::{ImageError, ImageStore};
+use super::init::protocol::{
+    CreateConfig, ExecConfig, ExitStatus, Failure, FromInit, RootfsLayers, ToInit,
+};
+use super::launcher::{InitProcess, LaunchError};
+use super::spec::{self as oci, SpecBuildError, SpecContext};
+use super::state::{self, ContainerState, NameError, ProcRef, Status};
+use super::{is_id, new_id, sys, Paths};
+
+/// How long `remove` waits for a container's monitor to clean up before doing it itself.
+const REMOVE_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("invalid spec: {0}")]
+    InvalidSpec(#[from] SpecError),
+    #[error("{0}")]
+    Spec(#[from] SpecBuildError),
+    #[error("{0}")]
+    Image(#[from] ImageError),
+    #[error("{0}")]
+    Name(#[from] NameError),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error("{0}")]
+    Launch(#[from] LaunchError),
+    #[error("{0}")]
+    Init(Failure),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unexpected answer from the init helper: {0}")]
+    Protocol(String),
+}
+
+impl RuntimeError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let what = what.into();
+        move |source| RuntimeError::Io { what, source }
+    }
+}
+
+/// Where the container's standard streams go.
+pub enum StdioSpec {
+    /// A pty made inside the container; its master comes back in [`Container::pty`].
+    Tty,
+    /// Stdin, stdout, stderr.
+    Fds([OwnedFd; 3]),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Allow `host` for namespaces other than user and time (the CLI's caller is root anyway; the
+    /// server refuses it for attendees).
+    pub allow_host_namespaces: bool,
+}
+
+/// The runtime: where files go, the host's cgroups, the image store.
+pub struct Runtime {
+    pub paths: Paths,
+    pub cgroups: Box<dyn CgroupManager>,
+    pub images: ImageStore,
+}
+
+/// A created container, or a process started by `exec`, and its helper.
+#[derive(Debug)]
+pub struct Container {
+    pub id: String,
+    pub name: Option<String>,
+    /// Host pid of the container's first process (or of the exec'd process).
+    pub pid: i32,
+    /// The pty master, with a tty.
+    pub pty: Option<OwnedFd>,
+    init: InitProcess,
+}
+
+impl Runtime {
+    pub fn new(paths: Paths) -> Result<Runtime, RuntimeError> {
+        let cgroups = cgroups::detect()?;
+        let images = ImageStore::new(paths.data_root.clone());
+        Ok(Runtime {
+            paths,
+            cgroups,
+            images,
+        })
+    }
+
+    /// Validate, prepare and set up a container; it waits for [`Container::start`].
+    pub fn create(
+        &self,
+        spec: &ContainerSpec,
+        opts: &CreateOptions,
+        stdio: StdioSpec,
+    ) -> Result<Container, RuntimeError> {
+        spec.validate()?;
+        // Everything that can be refused is checked before anything is made.
+        let image = match self.images.rootfs(&spec.image) {
+            Err(ImageError::NotFound(_)) if spec.image == "busybox" => {
+                self.images.init_busybox()?
+            }
+            r => r?,
+        };
+        let id = new_id();
+        let resolve = |name: &str| self.find(name).ok().and_then(|s| s.init).map(|p| p.pid);
+        let uid_base = match spec.namespaces.user {
+            NsMode::Private => Some(self.free_uid_base()),
+            _ => None,
+        };
+        let ctx = SpecContext {
+            id: id.clone(),
+            allow_host: opts.allow_host_namespaces,
+            have_time_ns: sys::have_time_namespace(),
+            uid_base,
+            host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            host_memory: host_memory(),
+            resolve: &resolve,
+        };
+        let oci_spec = oci::to_oci(spec, &ctx)?;
+        let dir = self.paths.container(&id);
+        std::fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
+        let made = self.prepare(&id, spec, &oci_spec, image, uid_base, stdio);
+        match made {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                cleanup::teardown(&self.paths, &id, self.cgroups.as_ref());
+                Err(e)
+            }
+        }
+    }
+
+    /// The lowest uid/gid range (65536 ids from 100000 up) no live container uses. A later
+    /// issue replaces this scan with an allocator that also holds across racing creates.
+    fn free_uid_base(&self) -> u32 {
+        let used: Vec<u32> = self.list().iter().filter_map(|s| s.uid_base).collect();
+        (0..)
+            .map(|k| 100_000 + k * oci::USERNS_SIZE)
+            .find(|b| !used.contains(b))
+            .expect("a free range")
+    }
+
+    fn prepare(
+        &self,
+        id: &str,
+        spec: &ContainerSpec,
+        oci_spec: &Spec,
+        image: PathBuf,
+        uid_base: Option<u32>,
+        stdio: StdioSpec,
+    ) -> Result<Container, RuntimeError> {
+        let mut st = ContainerState {
+            uid_base,
+            id: id.to_string(),
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            command: spec.cmd.clone(),
+            created: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            status: Status::Creating,
+            launcher: ProcRef::of(std::process::id() as i32),
+            monitor: None,
+            init: None,
+        };
+        st.save(&self.paths)
+            .map_err(RuntimeError::io("write state.json"))?;
+        if let Some(name) = &spec.name {
+            state::reserve_name(&self.paths, name, id)?;
+        }
+        let dir = self.paths.container(id);
+        oci::write_bundle(&dir, oci_spec).map_err(RuntimeError::io("write config.json"))?;
+        let joins_mnt = namespace_path(oci_spec, LinuxNamespaceType::Mount).is_some();
+        let rootfs = if joins_mnt {
+            None
+        } else {
+            let layer = self.paths.layer(id);
+            let layers = RootfsLayers {
+                lower: vec![image],
+                upper: layer.join("upper"),
+                work: layer.join("work"),
+                target: self.paths.rootfs(id),
+            };
+            for d in [&layers.upper, &layers.work, &layers.target] {
+                std::fs::create_dir_all(d).map_err(RuntimeError::io("make the writable layer"))?;
+            }
+            Some(layers)
+        };
+        self.cgroups.create(id, &resources(oci_spec))?;
+        let cfg = CreateConfig {
+            id: id.to_string(),
+            spec: oci_spec.clone(),
+            rootfs,
+            cgroup_procs: self.cgroups.procs_files(id),
+            cgroup_v1_dirs: match self.cgroups.version() {
+                cgroups::CgroupVersion::V1 => self.cgroups.container_dirs(id),
+                cgroups::CgroupVersion::V2 => Vec::new(),
+            },
+            reaper: namespace_is_new(oci_spec, LinuxNamespaceType::Pid) && spec.init,
+            paths: self.paths.clone(),
+        };
+        let init = InitProcess::spawn()?;
+        let fds = stdio_fds(&stdio);
+        init.send(&ToInit::Create(Box::new(cfg)), &fds)?;
+        drop(stdio);
+        let (pid, pty) = match created(&init) {
+            Ok(v) => v,
+            Err(e) => {
+                init.reap();
+                return Err(e);
+            }
+        };
+        st.status = Status::Created;
+        st.monitor = ProcRef::of(init.pid());
+        st.init = ProcRef::of(pid);
+        st.save(&self.paths)
+            .map_err(RuntimeError::io("write state.json"))?;
+        Ok(Container {
+            id: id.to_string(),
+            name: spec.name.clone(),
+            pid,
+            pty,
+            init,
+        })
+    }
+
+    /// Start one more process in a running container, like `docker exec`.
+    pub fn exec(
+        &self,
+        target: &str,
+        args: Vec<String>,
+        env: Vec<String>,
+        tty: bool,
+        stdio: StdioSpec,
+    ) -> Result<Container, RuntimeError> {
+        if args.first().is_none_or(|a| a.is_empty()) {
+            return Err(RuntimeError::InvalidSpec(SpecError::empty_command()));
+        }
+        let st = self.find(target)?;
+        let init_ref = st
+            .init
+            .filter(|p| p.is_alive())
+            .ok_or_else(|| RuntimeError::NotRunning(target.to_string()))?;
+        let bundle = Spec::load(self.paths.container(&st.id).join("config.json"))
+            .map_err(|e| RuntimeError::Protocol(format!("config.json: {e}")))?;
+        let mut process = bundle.process().clone().unwrap_or_default();
+        let mut all_env = process.env().clone().unwrap_or_default();
+        all_env.retain(|e| !e.starts_with("TERM="));
+        if tty {
+            all_env.push("TERM=xterm".into());
+        }
+        all_env.extend(env);
+        process
+            .set_args(Some(args))
+            .set_env(Some(all_env))
+            .set_terminal(Some(tty));
+        let cfg = ExecConfig {
+            target_pid: init_ref.pid,
+            target_start_time: init_ref.start_time,
+            process,
+            cgroup_procs: self.cgroups.procs_files(&st.id),
+        };
+        let init = InitProcess::spawn()?;
+        init.send(&ToInit::Exec(Box::new(cfg)), &stdio_fds(&stdio))?;
+        drop(stdio);
+        let (pid, pty) = match created(&init) {
+            Ok(v) => v,
+            Err(e) => {
+                init.reap();
+                return Err(e);
+            }
+        };
+        Ok(Container {
+            id: st.id,
+            name: st.name,
+            pid,
+            pty,
+            init,
+        })
+    }
+
+    /// Find a container by name or id (a unique id prefix is enough, as with docker).
+    pub fn find(&self, name_or_id: &str) -> Result<ContainerState, RuntimeError> {
+        let not_found = || RuntimeError::NotFound(name_or_id.to_string());
+        if let Some(id) = state::resolve_name(&self.paths, name_or_id) {
+            return ContainerState::load(&self.paths, &id).map_err(|_| not_found());
+        }
+        if !is_id(name_or_id) {
+            return Err(not_found());
+        }
+        let mut matches = self
+            .list()
+            .into_iter()
+            .filter(|s| s.id.starts_with(name_or_id));
+        match (matches.next(), matches.next()) {
+            (Some(s), None) => Ok(s),
+            _ => Err(not_found()),
+        }
+    }
+
+    pub fn list(&self) -> Vec<ContainerState> {
+        state::list(&self.paths)
+    }
+
+    /// Kill a container and wait until it is gone (its monitor cleans up; if the monitor is dead,
+    /// we do).
+    pub fn remove(&self, name_or_id: &str) -> Result<(), RuntimeError> {
+        let st = self.find(name_or_id)?;
+        let _ = self.cgroups.kill_all(&st.id);
+        let deadline = Instant::now() + REMOVE_WAIT;
+        while st.is_owned() && self.paths.container(&st.id).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let problems = cleanup::teardown(&self.paths, &st.id, self.cgroups.as_ref());
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(RuntimeError::Protocol(problems.join("; "))),
+        }
+    }
+
+    /// Remove whatever crashed runs left behind.
+    pub fn gc(&self) -> cleanup::GcReport {
+        cleanup::gc(&self.paths, self.cgroups.as_ref())
+    }
+}
+
+impl Container {
+    /// Run the command; returns once it has been exec'd.
+    pub fn start(&mut self) -> Result<(), RuntimeError> {
+        self.init.send(&ToInit::Start, &[])?;
+        match self.init.recv()?.0 {
+            FromInit::Started => Ok(()),
+            FromInit::Failed(f) => Err(RuntimeError::Init(f)),
+            other => Err(RuntimeError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// Wait for the end. For a container, all of it has been removed when this returns.
+    pub fn wait(self) -> Result<ExitStatus, RuntimeError> {
+        let result = loop {
+            match self.init.recv() {
+                Ok((FromInit::Exited(status), _)) => break Ok(status),
+                Ok((FromInit::Failed(f), _)) => break Err(RuntimeError::Init(f)),
+                Ok(_) => continue,
+                Err(e) => break Err(e.into()),
+            }
+        };
+        self.init.reap();
+        result
+    }
+
+    /// Forward a signal to the command.
+    pub fn signal(&self, sig: i32) -> Result<(), RuntimeError> {
+        Ok(self.init.send(&ToInit::Signal(sig), &[])?)
+    }
+
+    /// A channel on which a thread can send `Signal` while another waits.
+    pub fn signaller(&self) -> Result<Signaller, RuntimeError> {
+        Ok(Signaller(
+            self.init
+                .channel_clone()
+                .map_err(RuntimeError::io("clone the helper channel"))?,
+        ))
+    }
+
+    /// Let the container run on its own; its monitor removes it when it ends.
+    pub fn detach(self) -> Result<(), RuntimeError> {
+        self.init.send(&ToInit::Detach, &[])?;
+        self.init.reap_detached();
+        Ok(())
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<(), RuntimeError> {
+        if let Some(pty) = &self.pty {
+            sys::set_winsize(pty.as_raw_fd(), rows, cols)
+                .map_err(RuntimeError::io("resize the terminal"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends signals to a container from another thread.
+pub struct Signaller(Channel);
+
+impl Signaller {
+    pub fn signal(&self, sig: i32) {
+        let _ = self.0.send(&ToInit::Signal(sig));
+    }
+}
+
+fn created(init: &InitProcess) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
+    match init.recv()? {
+        (FromInit::Created { pid }, mut fds) => Ok((pid, fds.pop())),
+        (FromInit::Failed(f), _) => Err(RuntimeError::Init(f)),
+        (other, _) => Err(RuntimeError::Protocol(format!("{other:?}"))),
+    }
+}
+
+fn stdio_fds(stdio: &StdioSpec) -> Vec<i32> {
+    match stdio {
+        StdioSpec::Tty => Vec::new(),
+        StdioSpec::Fds(fds) => fds.iter().map(|f| f.as_raw_fd()).collect(),
+    }
+}
+
+fn namespace_path(spec: &Spec, kind: LinuxNamespaceType) -> Option<PathBuf> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == kind)?
+        .path()
+        .clone()
+}
+
+fn namespace_is_new(spec: &Spec, kind: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| list.iter().any(|n| n.typ() == kind && n.path().is_none()))
+}
+
+/// The cgroup limits the spec asks for.
+fn resources(spec: &Spec) -> Resources {
+    let r = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let memory = r.and_then(|r| r.memory().as_ref());
+    let cpu = r.and_then(|r| r.cpu().as_ref());
+    Resources {
+        memory_bytes: memory
+            .and_then(|m| m.limit())
+            .and_then(|l| u64::try_from(l).ok()),
+        cpu_quota_us: cpu.and_then(|c| c.quota()),
+        cpu_period_us: cpu.and_then(|c| c.period()),
+        pids_max: r.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
+    }
+}
+
+/// Total memory of the host, from /proc/meminfo.
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(u64::MAX)
+}

@@ -1,0 +1,145 @@
+//! Tests for the image store (they build a real busybox image in a temp dir).
+
+use super::*;
+use std::sync::Arc;
+
+/// The host's static busybox, or `None` (with a note) when it is not installed.
+fn host_busybox() -> Option<&'static Path> {
+    let path = Path::new(HOST_BUSYBOX);
+    if path.is_file() && is_static_elf(path).unwrap_or(false) {
+        Some(path)
+    } else {
+        eprintln!("skipping: no static {HOST_BUSYBOX} (apt-get install busybox-static)");
+        None
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn missing_image_says_how_to_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::new(dir.path().to_path_buf());
+    let err = store.rootfs("busybox").unwrap_err();
+    assert!(matches!(err, ImageError::NotFound(_)));
+    assert!(err.to_string().contains("isolab image init"), "{err}");
+    assert_eq!(store.list().unwrap(), Vec::<String>::new());
+    for bad in [
+        "../etc",
+        "a/../b",
+        ".hidden",
+        "x/.y",
+        "busybox:1.0",
+        "",
+        "UP",
+    ] {
+        assert!(
+            matches!(store.rootfs(bad), Err(ImageError::InvalidName { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_or_dynamic_busybox_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::new(dir.path().to_path_buf());
+    let err = store
+        .init_busybox_from(Path::new("/nonexistent/busybox"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("apt-get install busybox-static"),
+        "{err}"
+    );
+    // This test binary is dynamically linked.
+    let me = std::env::current_exe().unwrap();
+    assert!(!is_static_elf(&me).unwrap());
+    let err = store.init_busybox_from(&me).unwrap_err();
+    assert!(matches!(err, ImageError::BusyboxNotStatic { .. }), "{err}");
+    assert!(err.to_string().contains("apt-get install busybox-static"));
+    assert!(
+        is_static_elf(Path::new("/etc/hostname")).is_err(),
+        "not ELF"
+    );
+    assert!(!dir.path().join("images").exists() || store.list().unwrap().is_empty());
+}
+
+#[test]
+fn builds_busybox_image() {
+    let Some(busybox) = host_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::new(dir.path().to_path_buf());
+    let rootfs = store.init_busybox_from(busybox).unwrap();
+    assert_eq!(rootfs, dir.path().join("images/busybox/rootfs"));
+    assert_eq!(store.rootfs("busybox").unwrap(), rootfs);
+    assert_eq!(store.rootfs("busybox:latest").unwrap(), rootfs);
+    assert_eq!(store.list().unwrap(), ["busybox"]);
+
+    assert_eq!(mode(&rootfs.join("bin/busybox")), 0o755);
+    assert!(is_static_elf(&rootfs.join("bin/busybox")).unwrap());
+    assert_eq!(
+        fs::read_link(rootfs.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    assert_eq!(
+        fs::read_link(rootfs.join("usr/bin/env")).unwrap(),
+        Path::new("../../bin/busybox")
+    );
+    // Followed from the host, the relative links land on the image's own busybox.
+    assert_eq!(
+        fs::canonicalize(rootfs.join("usr/bin/env")).unwrap(),
+        fs::canonicalize(rootfs.join("bin/busybox")).unwrap()
+    );
+    assert_eq!(mode(&rootfs.join("tmp")), 0o1777);
+    assert_eq!(mode(&rootfs.join("root")), 0o700);
+    for d in ["proc", "sys", "dev", "var", "home", "etc"] {
+        assert!(rootfs.join(d).is_dir(), "{d}");
+    }
+    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(passwd.starts_with("root:x:0:0:root:/root:/bin/sh\n"));
+    assert!(passwd.contains(":65534:"));
+    let group = fs::read_to_string(rootfs.join("etc/group")).unwrap();
+    assert!(group.contains("tty:x:5:") && group.contains("nogroup:x:65534:"));
+    assert!(fs::read_to_string(rootfs.join("etc/hosts"))
+        .unwrap()
+        .contains("localhost"));
+    assert_eq!(fs::read(rootfs.join("etc/resolv.conf")).unwrap(), b"");
+
+    // Running the image's shell works (no chroot: just the static binary).
+    let out = Command::new(rootfs.join("bin/sh"))
+        .args(["-c", "echo hi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"hi\n");
+
+    // Idempotent: a second init returns the same path and changes nothing.
+    fs::write(rootfs.join("marker"), "").unwrap();
+    assert_eq!(store.init_busybox_from(busybox).unwrap(), rootfs);
+    assert!(rootfs.join("marker").exists());
+}
+
+#[test]
+fn concurrent_inits_agree() {
+    let Some(busybox) = host_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ImageStore::new(dir.path().to_path_buf()));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || store.init_busybox_from(busybox).unwrap())
+        })
+        .collect();
+    let paths: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(paths.iter().all(|p| *p == paths[0]));
+    let left: Vec<_> = fs::read_dir(store.images_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["busybox"], "temporary build directories are removed");
+}

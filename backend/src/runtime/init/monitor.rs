@@ -1,0 +1,461 @@
+//! The host-side stage of the init helper: sets up what must be done from outside, clones the
+//! container's first process into its namespaces, then stays as its monitor (like conmon or a
+//! containerd shim): it relays `Start` and signals, notices the end, and tears everything down.
+//!
+//! If the launcher goes away without `Detach` (a killed `isolab run`, a restarted server), the
+//! monitor kills the container and cleans up, so nothing is left behind.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::chown;
+
+use nix::mount::{mount, MsFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::unshare;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{pipe, Pid};
+
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::namespaces::{self, Plan};
+use super::protocol::{CreateConfig, ExecConfig, ExitStatus, Failure, FromInit, StageMsg};
+use super::{container, process, Step};
+use crate::runtime::channel::Channel;
+use crate::runtime::{cgroups, cleanup, sys};
+
+/// `isolab init` for a new container. Returns the helper's exit code.
+pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> i32 {
+    let cg = cgroups::detect().ok();
+    let result = launch_container(&launcher, &cfg, stdio);
+    let (child, stage, status_rd) = match result {
+        Ok(parts) => parts,
+        Err(failure) => {
+            if let Some(cg) = &cg {
+                cleanup::teardown(&cfg.paths, &cfg.id, cg.as_ref());
+            }
+            let _ = launcher.send(&FromInit::Failed(failure));
+            return 1;
+        }
+    };
+    let mut watch = Watch::new(launcher, stage, child);
+    let waited = watch.run(|| {
+        if let Some(cg) = &cg {
+            let _ = cg.kill_all(&cfg.id);
+        }
+    });
+    // The reaper tells the command's own status; without one, PID 1 *is* the command.
+    let mut status = read_reaper_status(status_rd)
+        .or(waited)
+        .unwrap_or(ExitStatus {
+            code: 255,
+            signal: None,
+            oom_killed: false,
+        });
+    if let Some(cg) = &cg {
+        status.oom_killed = cg.stats(&cfg.id).map(|s| s.oom_kills > 0).unwrap_or(false);
+        cleanup::teardown(&cfg.paths, &cfg.id, cg.as_ref());
+    }
+    watch.finish(status);
+    0
+}
+
+/// Everything up to the container's `Ready`: returns its pid, its stage channel and the pipe on
+/// which a reaper reports the command's status.
+fn launch_container(
+    launcher: &Channel,
+    cfg: &CreateConfig,
+    stdio: Vec<OwnedFd>,
+) -> Result<(Pid, Channel, Option<File>), Failure> {
+    sys::set_not_dumpable().step("prctl dumpable")?;
+    // 1. (The monitor itself stays out of the container's cgroup, so that killing the cgroup
+    //    never kills the one process that cleans up after it.)
+    // 2. Open the namespaces to join while the host's /proc is still ours.
+    let plan = namespaces::plan_for_spec(&cfg.spec)?;
+    let new_user = plan.is_new(LinuxNamespaceType::User);
+    // 3. The overlay root, mounted on the host side so the bundle also runs under runc.
+    if let Some(layers) = &cfg.rootfs {
+        if new_user {
+            let (uid, gid) = root_ids(&cfg.spec);
+            for dir in [&layers.upper, &layers.work] {
+                chown(dir, Some(uid), Some(gid)).step("chown writable layer")?;
+            }
+        }
+        let lower = layers
+            .lower
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        let data = format!(
+            "lowerdir={lower},upperdir={},workdir={}",
+            layers.upper.display(),
+            layers.work.display()
+        );
+        // nodev: an image can never carry a usable device node; /dev is a tmpfs of its own.
+        mount(
+            Some("overlay"),
+            &layers.target,
+            Some("overlay"),
+            MsFlags::MS_NODEV,
+            Some(data.as_str()),
+        )
+        .step("mount overlay root")?;
+    }
+    // 4. Join shared namespaces (user first, mount last).
+    namespaces::join(&plan)?;
+    // 5. The channel and status pipe to the container stage.
+    let (ours, theirs) = Channel::pair().step("socketpair")?;
+    let (status_rd, status_wr) = pipe().step("pipe")?;
+    sys::set_cloexec(status_rd.as_raw_fd(), true).step("cloexec")?;
+    sys::set_cloexec(status_wr.as_raw_fd(), true).step("cloexec")?;
+    // 6. A new time namespace can only be made for our children, by unshare.
+    if plan.new_time {
+        unshare(namespaces::clone_flag(LinuxNamespaceType::Time)).step("unshare time namespace")?;
+    }
+    // 7. One clone makes the container's first process inside every new namespace but the
+    //    cgroup one, which it makes itself once it stands in its cgroup (as runc does).
+    let flags = plan.clone_flags - namespaces::clone_flag(LinuxNamespaceType::Cgroup);
+    let child = match sys::clone_into(flags).step("clone into new namespaces")? {
+        sys::Forked::Child => {
+            drop(ours);
+            drop(status_rd);
+            container::run(theirs, cfg, stdio, status_wr)
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    drop(status_wr);
+    drop(stdio);
+    // 8. Put it in its cgroup, map its ids (only the parent side may write them), then let it
+    //    go on.
+    let started = (|| {
+        join_cgroup(&cfg.cgroup_procs, child)?;
+        if new_user {
+            write_id_maps(child, &cfg.spec)?;
+        }
+        ours.send(&StageMsg::Go).step("signal container")?;
+        wait_ready(launcher, &ours, child)
+    })();
+    if let Err(f) = started {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(f);
+    }
+    Ok((child, ours, Some(File::from(status_rd))))
+}
+
+/// Wait for the stage's `Ready` and pass `Created` (with the pty master, if any) to the launcher.
+fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Result<(), Failure> {
+    match stage
+        .recv_with::<StageMsg>()
+        .step("wait for container setup")?
+    {
+        Some((StageMsg::Ready, fds)) => {
+            let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
+            launcher
+                .send_with(
+                    &FromInit::Created {
+                        pid: child.as_raw(),
+                    },
+                    &raw,
+                )
+                .step("report created")
+        }
+        Some((StageMsg::Failed(f), _)) => Err(f),
+        Some((other, _)) => Err(Failure {
+            step: "setup".into(),
+            message: format!("unexpected message {other:?}"),
+        }),
+        None => Err(Failure {
+            step: "setup".into(),
+            message: "the container process died during setup".into(),
+        }),
+    }
+}
+
+/// `isolab init` for `exec`: enter a running container and start one more process.
+pub fn run_exec(launcher: Channel, cfg: ExecConfig, stdio: Vec<OwnedFd>) -> i32 {
+    let child = match enter_and_fork(&launcher, &cfg, stdio) {
+        Ok(parts) => parts,
+        Err(failure) => {
+            let _ = launcher.send(&FromInit::Failed(failure));
+            return 1;
+        }
+    };
+    let (pid, stage) = child;
+    let mut watch = Watch::new(launcher, stage, pid);
+    // Without the launcher, end the exec'd process group (it is a session leader).
+    let status = watch.run(|| {
+        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+    });
+    watch.finish(status.unwrap_or(ExitStatus {
+        code: 255,
+        signal: None,
+        oom_killed: false,
+    }));
+    0
+}
+
+fn enter_and_fork(
+    launcher: &Channel,
+    cfg: &ExecConfig,
+    stdio: Vec<OwnedFd>,
+) -> Result<(Pid, Channel), Failure> {
+    sys::set_not_dumpable().step("prctl dumpable")?;
+    if sys::process_start_time(cfg.target_pid) != Some(cfg.target_start_time) {
+        return Err(Failure {
+            step: "find container".into(),
+            message: "the container is no longer running".into(),
+        });
+    }
+    let plan: Plan = namespaces::plan_for_exec(cfg.target_pid)?;
+    namespaces::join(&plan)?;
+    let (ours, theirs) = Channel::pair().step("socketpair")?;
+    // A plain fork: the child is born in the joined PID namespace.
+    let child = match sys::fork_single_threaded().step("fork")? {
+        sys::Forked::Child => {
+            drop(ours);
+            let _ = sys::set_parent_death_signal(libc::SIGKILL);
+            // Wait until the monitor has put us in the container's cgroup.
+            if !matches!(theirs.recv::<StageMsg>(), Ok(Some(StageMsg::Go))) {
+                sys::exit_now(1);
+            }
+            let tty = cfg.process.terminal().unwrap_or(false);
+            let r = process::prepare_stdio(stdio, tty).and_then(|(stdio, master)| {
+                process::set_rlimits(&cfg.process)?;
+                process::report_ready(&theirs, master)?;
+                wait_start(&theirs)?;
+                process::exec(&cfg.process, stdio)
+            });
+            let Err(f) = r;
+            let _ = theirs.send(&StageMsg::Failed(f));
+            sys::exit_now(127)
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    drop(stdio);
+    let joined = join_cgroup(&cfg.cgroup_procs, child)
+        .and_then(|()| ours.send(&StageMsg::Go).step("signal exec process"));
+    if let Err(f) = joined {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(f);
+    }
+    match ours.recv_with::<StageMsg>().step("wait for exec setup")? {
+        Some((StageMsg::Ready, fds)) => {
+            let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
+            launcher
+                .send_with(
+                    &FromInit::Created {
+                        pid: child.as_raw(),
+                    },
+                    &raw,
+                )
+                .step("report created")?;
+        }
+        Some((StageMsg::Failed(f), _)) => {
+            let _ = waitpid(child, None);
+            return Err(f);
+        }
+        _ => {
+            let _ = waitpid(child, None);
+            return Err(Failure {
+                step: "exec setup".into(),
+                message: "the process died during setup".into(),
+            });
+        }
+    }
+    Ok((child, ours))
+}
+
+/// Block until the monitor says `Start`.
+pub fn wait_start(stage: &Channel) -> Result<(), Failure> {
+    match stage.recv::<StageMsg>().step("wait for start")? {
+        Some(StageMsg::Start) => Ok(()),
+        Some(other) => Err(Failure {
+            step: "wait for start".into(),
+            message: format!("unexpected message {other:?}"),
+        }),
+        None => Err(Failure {
+            step: "wait for start".into(),
+            message: "the monitor went away".into(),
+        }),
+    }
+}
+
+/// Move `pid` into the container's cgroup (every v1 hierarchy, or the one v2 folder).
+fn join_cgroup(procs_files: &[std::path::PathBuf], pid: Pid) -> Result<(), Failure> {
+    for procs in procs_files {
+        fs::write(procs, pid.to_string()).step(&format!("join cgroup {}", procs.display()))?;
+    }
+    Ok(())
+}
+
+fn root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
+    let linux = spec.linux().as_ref();
+    let map0 = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.and_then(|m| m.iter().find(|m| m.container_id() == 0))
+            .map(|m| m.host_id())
+            .unwrap_or(0)
+    };
+    (
+        map0(linux.and_then(|l| l.uid_mappings().as_ref())),
+        map0(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
+}
+
+fn write_id_maps(child: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), Failure> {
+    let linux = spec.linux().as_ref();
+    let render = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.map(|m| {
+            m.iter()
+                .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+                .collect::<String>()
+        })
+        .unwrap_or_default()
+    };
+    let uid = render(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = render(linux.and_then(|l| l.gid_mappings().as_ref()));
+    fs::write(format!("/proc/{child}/uid_map"), uid).step("write uid_map")?;
+    fs::write(format!("/proc/{child}/gid_map"), gid).step("write gid_map")?;
+    Ok(())
+}
+
+/// The reaper writes the command's (code, signal) as 8 bytes before it exits.
+fn read_reaper_status(rd: Option<File>) -> Option<ExitStatus> {
+    let mut buf = [0u8; 8];
+    rd?.read_exact(&mut buf).ok()?;
+    let code = i32::from_le_bytes(buf[..4].try_into().ok()?);
+    let signal = i32::from_le_bytes(buf[4..].try_into().ok()?);
+    Some(ExitStatus {
+        code,
+        signal: (signal != 0).then_some(signal),
+        oom_killed: false,
+    })
+}
+
+/// The monitor's event loop: the launcher's requests, the stage's start result, the child's end.
+struct Watch {
+    launcher: Channel,
+    launcher_gone: bool,
+    detached: bool,
+    /// The stage channel while `Start` is pending or its outcome unknown.
+    stage: Option<Channel>,
+    child: Pid,
+}
+
+impl Watch {
+    fn new(launcher: Channel, stage: Channel, child: Pid) -> Watch {
+        Watch {
+            launcher,
+            launcher_gone: false,
+            detached: false,
+            stage: Some(stage),
+            child,
+        }
+    }
+
+    /// Run until the child exits; `abandon` ends the container when the launcher goes away
+    /// without detaching.
+    fn run(&mut self, abandon: impl Fn()) -> Option<ExitStatus> {
+        use super::protocol::ToInit;
+        let pidfd = match sys::pidfd_open(self.child) {
+            Ok(fd) => fd,
+            Err(_) => return wait_blocking(self.child),
+        };
+        let mut start_sent = false;
+        loop {
+            let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            let launcher_at = (!self.launcher_gone).then(|| {
+                fds.push(PollFd::new(self.launcher.as_fd(), PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let stage_at = match (&self.stage, start_sent) {
+                (Some(stage), true) => {
+                    fds.push(PollFd::new(stage.as_fd(), PollFlags::POLLIN));
+                    Some(fds.len() - 1)
+                }
+                _ => None,
+            };
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => return wait_blocking(self.child),
+                Ok(_) => {}
+            }
+            let ready = |i: Option<usize>| {
+                i.and_then(|i| fds[i].revents())
+                    .is_some_and(|r| !r.is_empty())
+            };
+            let (launcher_ready, stage_ready, child_done) =
+                (ready(launcher_at), ready(stage_at), ready(Some(0)));
+            drop(fds);
+            if stage_ready {
+                let stage = self.stage.take().expect("polled stage");
+                match stage.recv::<StageMsg>() {
+                    Ok(Some(StageMsg::Failed(f))) => {
+                        self.send(&FromInit::Failed(f));
+                        let _ = kill(self.child, Signal::SIGKILL);
+                    }
+                    // EOF: the last holder of the stage's end has exec'd the command.
+                    _ => self.send(&FromInit::Started),
+                }
+            }
+            if launcher_ready {
+                match self.launcher.recv::<ToInit>() {
+                    Ok(Some(ToInit::Start)) if !start_sent => {
+                        start_sent = true;
+                        if let Some(stage) = &self.stage {
+                            let _ = stage.send(&StageMsg::Start);
+                        }
+                    }
+                    Ok(Some(ToInit::Signal(sig))) => {
+                        if let Ok(sig) = Signal::try_from(sig) {
+                            let _ = kill(self.child, sig);
+                        }
+                    }
+                    Ok(Some(ToInit::Detach)) => self.detached = true,
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        self.launcher_gone = true;
+                        if !self.detached {
+                            abandon();
+                        }
+                    }
+                }
+            }
+            if child_done {
+                return match waitpid(self.child, None) {
+                    Ok(status) => ExitStatus::from_wait(status),
+                    Err(_) => None,
+                };
+            }
+        }
+    }
+
+    fn send(&mut self, msg: &FromInit) {
+        if !self.launcher_gone && self.launcher.send(msg).is_err() {
+            self.launcher_gone = true;
+        }
+    }
+
+    fn finish(mut self, status: ExitStatus) {
+        self.send(&FromInit::Exited(status));
+    }
+}
+
+fn wait_blocking(child: Pid) -> Option<ExitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Ok(status) => {
+                if let Some(s) = ExitStatus::from_wait(status) {
+                    return Some(s);
+                }
+            }
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Turning a user's [`ContainerSpec`] into an OCI runtime spec (`config.json`).
+//!
+//! Starts from a runc-like base ([`base::base_spec`]) and applies the user's
+//! command, environment, limits and namespace choices. Host facts (does the
+//! kernel have time namespaces, which uid range to map, how big the host is,
+//! which containers are running) come in through [`SpecContext`] so this
+//! module makes no system calls and is fully unit-testable.
+
+mod base;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use isolab_shared::spec::{
+    is_valid_hostname, is_valid_name, ContainerSpec, NsKind, NsMode, SpecError,
+};
+use oci_spec::runtime::{
+    LinuxCpu, LinuxIdMapping, LinuxIdMappingBuilder, LinuxMemory, LinuxNamespace,
+    LinuxNamespaceType, LinuxPids, LinuxResources, Mount, Spec,
+};
+
+pub use base::{
+    base_spec, default_capabilities, default_masked_paths, default_mounts, DEFAULT_PATH,
+};
+
+/// Size of the uid/gid range mapped into a private user namespace.
+pub const USERNS_SIZE: u32 = 65536;
+/// CFS period used for the `cpus` limit, in microseconds.
+pub const CPU_PERIOD: u64 = 100_000;
+/// Parent of every container's cgroup (`linux.cgroupsPath = /isolab/<id>`).
+pub const CGROUP_PARENT: &str = "/isolab";
+
+/// Host facts and server policy needed to build a spec.
+pub struct SpecContext<'a> {
+    /// Container id (hex); its first 12 characters are the default hostname.
+    pub id: String,
+    /// Whether sharing the host's namespaces (other than user and time) is allowed.
+    pub allow_host: bool,
+    /// Whether the kernel has time namespaces (`/proc/self/ns/time` exists);
+    /// without them a "private" time namespace silently stays the host's.
+    pub have_time_ns: bool,
+    /// First host uid/gid mapped to root of a private user namespace.
+    pub uid_base: Option<u32>,
+    /// Host CPU count (0 = unknown, no check).
+    pub host_cpus: usize,
+    /// Host memory in bytes (0 = unknown, no check).
+    pub host_memory: u64,
+    /// Container name to the host pid of its init, for `container:NAME`.
+    pub resolve: &'a dyn Fn(&str) -> Option<i32>,
+}
+
+/// Why no OCI spec could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecBuildError {
+    /// The user's spec does not validate.
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+    /// The container id cannot be used in paths and hostnames.
+    #[error("invalid container id {0:?}")]
+    InvalidId(String),
+    /// A host namespace was asked for but the server does not allow it.
+    #[error(
+        "namespaces.{kind}: sharing the host's {kind} namespace is not allowed on this server"
+    )]
+    HostNotAllowed {
+        /// The namespace kind.
+        kind: NsKind,
+    },
+    /// `container:NAME` names no running container.
+    #[error(
+        "namespaces.{kind}: no running container named {name:?} to share the {kind} namespace with"
+    )]
+    UnknownContainer {
+        /// The namespace kind.
+        kind: NsKind,
+        /// The name asked for.
+        name: String,
+    },
+    /// A private user namespace was asked for but no uid range is configured.
+    #[error("namespaces.user: a private user namespace needs a subordinate uid range, and none is configured")]
+    NoUidBase,
+    /// The uid range would run past the largest uid.
+    #[error("uid base {0} leaves no room for {USERNS_SIZE} ids")]
+    UidBaseTooHigh(u32),
+    /// More CPUs asked for than the host has.
+    #[error("cpus: {cpus} is more than this host's {host} CPUs")]
+    TooManyCpus {
+        /// Asked for.
+        cpus: f64,
+        /// Host CPU count.
+        host: usize,
+    },
+    /// More memory asked for than the host has.
+    #[error("memory: {bytes} bytes is more than this host's {host} bytes")]
+    TooMuchMemory {
+        /// Asked for.
+        bytes: u64,
+        /// Host memory.
+        host: u64,
+    },
+}
+
+impl SpecBuildError {
+    /// Stable machine-readable code (the [`SpecError::code`] for invalid specs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpecBuildError::Invalid(e) => e.code(),
+            SpecBuildError::InvalidId(_) => "invalid_id",
+            SpecBuildError::HostNotAllowed { .. } => "host_namespace_not_allowed",
+            SpecBuildError::UnknownContainer { .. } => "unknown_container",
+            SpecBuildError::NoUidBase => "no_uid_range",
+            SpecBuildError::UidBaseTooHigh(_) => "no_uid_range",
+            SpecBuildError::TooManyCpus { .. } => "cpus_exceed_host",
+            SpecBuildError::TooMuchMemory { .. } => "memory_exceeds_host",
+        }
+    }
+}
+
+fn oci_kind(kind: NsKind) -> LinuxNamespaceType {
+    match kind {
+        NsKind::Mnt => LinuxNamespaceType::Mount,
+        NsKind::Uts => LinuxNamespaceType::Uts,
+        NsKind::Ipc => LinuxNamespaceType::Ipc,
+        NsKind::Pid => LinuxNamespaceType::Pid,
+        NsKind::Net => LinuxNamespaceType::Network,
+        NsKind::Cgroup => LinuxNamespaceType::Cgroup,
+        NsKind::User => LinuxNamespaceType::User,
+        NsKind::Time => LinuxNamespaceType::Time,
+    }
+}
+
+/// Order of the namespace list: runc's (pid, network, ipc, uts, mount) then the rest.
+const NS_ORDER: [NsKind; 8] = [
+    NsKind::Pid,
+    NsKind::Net,
+    NsKind::Ipc,
+    NsKind::Uts,
+    NsKind::Mnt,
+    NsKind::Cgroup,
+    NsKind::User,
+    NsKind::Time,
+];
+
+/// Builds the OCI spec for a container. Validates `spec` first.
+pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecBuildError> {
+    spec.validate()?;
+    if !is_valid_name(&ctx.id) {
+        return Err(SpecBuildError::InvalidId(ctx.id.clone()));
+    }
+    let namespaces = namespace_list(spec, ctx)?;
+    let uts_private = spec.namespaces.uts == NsMode::Private;
+    let hostname = uts_private.then(|| default_hostname(spec, &ctx.id));
+
+    let mut process = base::base_process();
+    process.set_args(Some(spec.cmd.clone()));
+    process.set_env(Some(build_env(spec, hostname.as_deref())));
+    process.set_cwd(PathBuf::from(spec.workdir.as_deref().unwrap_or("/")));
+    process.set_terminal(Some(spec.tty));
+
+    let mut mounts = default_mounts();
+    if spec.namespaces.user != NsMode::Host {
+        rebind_unmountable(&mut mounts, spec);
+    }
+
+    let mut linux = base::base_linux();
+    linux.set_namespaces(Some(namespaces));
+    linux.set_cgroups_path(Some(PathBuf::from(format!("{CGROUP_PARENT}/{}", ctx.id))));
+    if spec.namespaces.user == NsMode::Private {
+        let map = user_mapping(ctx.uid_base)?;
+        linux.set_uid_mappings(Some(vec![map]));
+        linux.set_gid_mappings(Some(vec![map]));
+    }
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    apply_limits(&mut resources, spec, ctx)?;
+    linux.set_resources(Some(resources));
+
+    let mut oci = base_spec();
+    oci.set_process(Some(process));
+    oci.set_hostname(hostname);
+    oci.set_mounts(Some(mounts));
+    oci.set_linux(Some(linux));
+    Ok(oci)
+}
+
+/// Root of the container mapped to `base`, [`USERNS_SIZE`] ids.
+fn user_mapping(base: Option<u32>) -> Result<LinuxIdMapping, SpecBuildError> {
+    let base = base.ok_or(SpecBuildError::NoUidBase)?;
+    if base.checked_add(USERNS_SIZE - 1).is_none() {
+        return Err(SpecBuildError::UidBaseTooHigh(base));
+    }
+    // LinuxIdMapping has no setters; its builder has a default for every
+    // field and no validator, so build() cannot fail.
+    Ok(LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(base)
+        .size(USERNS_SIZE)
+        .build()
+        .expect("id mapping builder cannot fail"))
+}
+
+/// Memory (with no swap), CPU quota and pids limit.
+fn apply_limits(
+    resources: &mut LinuxResources,
+    spec: &ContainerSpec,
+    ctx: &SpecContext<'_>,
+) -> Result<(), SpecBuildError> {
+    if let Some(mem) = spec.memory {
+        if ctx.host_memory != 0 && mem.bytes() > ctx.host_memory {
+            return Err(SpecBuildError::TooMuchMemory {
+                bytes: mem.bytes(),
+                host: ctx.host_memory,
+            });
+        }
+        // validate() caps memory at 16 TiB, far below i64::MAX.
+        let bytes = i64::try_from(mem.bytes()).unwrap_or(i64::MAX);
+        let mut memory = LinuxMemory::default();
+        memory.set_limit(Some(bytes));
+        // OCI `swap` is memory+swap: equal to the limit means no swap at all.
+        memory.set_swap(Some(bytes));
+        resources.set_memory(Some(memory));
+    }
+    if let Some(cpus) = spec.cpus {
+        if ctx.host_cpus != 0 && cpus > ctx.host_cpus as f64 {
+            return Err(SpecBuildError::TooManyCpus {
+                cpus,
+                host: ctx.host_cpus,
+            });
+        }
+        let mut cpu = LinuxCpu::default();
+        // validate() keeps cpus within 0.01..=1024: quota is 1000..=102_400_000.
+        cpu.set_quota(Some((cpus * CPU_PERIOD as f64).round() as i64));
+        cpu.set_period(Some(CPU_PERIOD));
+        resources.set_cpu(Some(cpu));
+    }
+    if let Some(limit) = spec.pids_limit {
+        let mut pids = LinuxPids::default();
+        pids.set_limit(limit);
+        resources.set_pids(Some(pids));
+    }
+    Ok(())
+}
+
+/// Hostname: the user's, else the container name if it is a valid hostname,
+/// else the short id (docker's default).
+fn default_hostname(spec: &ContainerSpec, id: &str) -> String {
+    if let Some(h) = &spec.hostname {
+        return h.clone();
+    }
+    match &spec.name {
+        Some(name) if is_valid_hostname(name) => name.clone(),
+        _ => id.chars().take(12).collect(),
+    }
+}
+
+/// `PATH`, `HOSTNAME` (when we set one), `TERM=xterm` with a tty, then the
+/// user's entries; a user entry replaces an earlier one with the same key.
+fn build_env(spec: &ContainerSpec, hostname: Option<&str>) -> Vec<String> {
+    let mut env = vec![DEFAULT_PATH.to_owned()];
+    if let Some(h) = hostname {
+        env.push(format!("HOSTNAME={h}"));
+    }
+    if spec.tty {
+        env.push("TERM=xterm".to_owned());
+    }
+    for entry in &spec.env {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        env.push(entry.clone());
+    }
+    env
+}
+
+/// The `linux.namespaces` list: private → entry without path, host → no
+/// entry, `container:NAME` → entry with that container's `/proc/<pid>/ns/<kind>`.
+fn namespace_list(
+    spec: &ContainerSpec,
+    ctx: &SpecContext<'_>,
+) -> Result<Vec<LinuxNamespace>, SpecBuildError> {
+    let mut list = Vec::new();
+    for kind in NS_ORDER {
+        let path = match spec.namespaces.get(kind) {
+            NsMode::Private if kind == NsKind::Time && !ctx.have_time_ns => continue,
+            NsMode::Private => None,
+            NsMode::Host if matches!(kind, NsKind::User | NsKind::Time) || ctx.allow_host => {
+                continue
+            }
+            NsMode::Host => return Err(SpecBuildError::HostNotAllowed { kind }),
+            NsMode::Container(name) => match (ctx.resolve)(name) {
+                Some(pid) if pid > 0 => Some(PathBuf::from(format!(
+                    "/proc/{pid}/ns/{}",
+                    kind.proc_name()
+                ))),
+                _ => {
+                    return Err(SpecBuildError::UnknownContainer {
+                        kind,
+                        name: name.clone(),
+                    })
+                }
+            },
+        };
+        let mut ns = LinuxNamespace::default();
+        ns.set_typ(oci_kind(kind));
+        ns.set_path(path);
+        list.push(ns);
+    }
+    Ok(list)
+}
+
+/// With a user namespace that is not the host's, a kernel filesystem can only
+/// be freshly mounted when the namespace it belongs to is owned by that user
+/// namespace. Otherwise bind the host's instead, as runc's rootless template
+/// does for `/sys`: sysfs needs the net ns, proc the pid ns, mqueue the ipc
+/// ns, cgroup2 the cgroup ns.
+fn rebind_unmountable(mounts: &mut [Mount], spec: &ContainerSpec) {
+    let user = &spec.namespaces.user;
+    let owned = |kind: NsKind| {
+        let mode = spec.namespaces.get(kind);
+        *mode == NsMode::Private || (matches!(user, NsMode::Container(_)) && mode == user)
+    };
+    for m in mounts.iter_mut() {
+        let (kind, source, ro) = match m.typ().as_deref() {
+            Some("sysfs") => (NsKind::Net, "/sys", true),
+            Some("proc") => (NsKind::Pid, "/proc", false),
+            Some("mqueue") => (NsKind::Ipc, "/dev/mqueue", false),
+            Some("cgroup") => (NsKind::Cgroup, "/sys/fs/cgroup", true),
+            _ => continue,
+        };
+        if owned(kind) {
+            continue;
+        }
+        let mut options = vec!["rbind", "nosuid", "noexec", "nodev"];
+        if ro {
+            options.push("ro");
+        }
+        let dest = m.destination().to_string_lossy().into_owned();
+        *m = base::mount(&dest, "none", source, &options);
+    }
+}
+
+/// Writes `spec` as `<dir>/config.json` (pretty-printed). Writes a temporary
+/// file first and renames it, so a reader never sees half a file.
+pub fn write_bundle(dir: &Path, spec: &Spec) -> io::Result<()> {
+    let json = serde_json::to_vec_pretty(spec).map_err(io::Error::other)?;
+    let tmp = dir.join(".config.json.tmp");
+    fs::write(&tmp, json)?;
+    fs::rename(&tmp, dir.join("config.json"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! Types shared by the isolab server and page.
+
+pub mod spec;

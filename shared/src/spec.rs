@@ -1,0 +1,351 @@
+//! `ContainerSpec`: what a user asks for when starting a container, using
+//! docker's names (`image`, `cmd`, `env`, `memory`, `cpus`, `pids_limit`, ...),
+//! and its validation.
+//!
+//! Pure data and checks (no OS calls) so the page can validate the same way
+//! the server does. The server turns a validated spec into an OCI runtime spec.
+
+mod memory;
+mod namespaces;
+
+pub use memory::MemorySize;
+pub use namespaces::{Namespaces, NsKind, NsMode};
+
+use serde::{Deserialize, Serialize};
+
+/// docker's minimum memory limit (`--memory`): 6 MiB.
+pub const MIN_MEMORY: u64 = 6 * MemorySize::MIB;
+/// Largest memory limit accepted: 16 TiB.
+pub const MAX_MEMORY: u64 = 16 * MemorySize::TIB;
+/// Smallest CPU share (a 1 ms quota per 100 ms period).
+pub const MIN_CPUS: f64 = 0.01;
+/// Largest CPU count accepted.
+pub const MAX_CPUS: f64 = 1024.0;
+/// Largest pids limit accepted (the kernel's `PID_MAX_LIMIT`).
+pub const MAX_PIDS: i64 = 4_194_304;
+
+/// A container request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSpec {
+    /// Image name, e.g. `busybox`.
+    pub image: String,
+    /// Container name; when absent the server picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Hostname inside the container; defaults to the name, else the short id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Program and arguments.
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Environment entries, `KEY=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Absolute working directory; defaults to `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Allocate a terminal.
+    #[serde(default)]
+    pub tty: bool,
+    /// Memory limit (no swap on top).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemorySize>,
+    /// CPU limit in CPUs, e.g. `0.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Maximum number of tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// Namespace choices.
+    #[serde(default)]
+    pub namespaces: Namespaces,
+    /// Run a small reaping init as PID 1 that starts `cmd` (docker's
+    /// `--init`; only with a private pid namespace). By default `cmd` itself
+    /// is PID 1, as with docker.
+    #[serde(default)]
+    pub init: bool,
+}
+
+/// Why a spec was refused: a stable machine-readable `code`, the `field`
+/// at fault (e.g. `hostname`, `env[2]`, `namespaces.net`) and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    code: &'static str,
+    field: String,
+    message: String,
+}
+
+impl SpecError {
+    /// A new error.
+    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The error for a missing command (also used for `exec`).
+    pub fn empty_command() -> Self {
+        SpecError::new(
+            "empty_command",
+            "cmd",
+            "empty command: give at least a program to run",
+        )
+    }
+
+    /// Stable code such as `invalid_hostname`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The offending field.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// Human explanation (without the field name).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Whether `s` is a valid container name: `[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}`.
+pub fn is_valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && s.len() <= 63
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Whether `s` is an RFC 1123 host name: dot-separated labels of 1..=63
+/// `[A-Za-z0-9-]` not starting or ending with `-`, at most 253 bytes in all.
+pub fn is_valid_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Whether `s` is an acceptable image reference: `[a-z0-9._-/:]`, at most
+/// 255 bytes, and no empty, `.` or `..` path components (it names a directory).
+pub fn is_valid_image(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-' | '/' | ':'))
+        && s.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
+impl ContainerSpec {
+    /// A spec running `cmd` in `image` with every other field at its default.
+    pub fn new(image: impl Into<String>, cmd: Vec<String>) -> Self {
+        ContainerSpec {
+            image: image.into(),
+            name: None,
+            hostname: None,
+            cmd,
+            env: Vec::new(),
+            workdir: None,
+            tty: false,
+            memory: None,
+            cpus: None,
+            pids_limit: None,
+            namespaces: Namespaces::default(),
+            init: false,
+        }
+    }
+
+    /// Checks every field; returns the first problem found.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match self.problems().into_iter().next() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem found, in field order (for forms that mark all fields at once).
+    pub fn problems(&self) -> Vec<SpecError> {
+        let mut out = Vec::new();
+        check_nul(&mut out, "image", &self.image);
+        if !out.is_empty() {
+            // Nothing more to say about the image.
+        } else if self.image.is_empty() {
+            out.push(SpecError::new(
+                "invalid_image",
+                "image",
+                "an image is required",
+            ));
+        } else if !is_valid_image(&self.image) {
+            out.push(SpecError::new(
+                "invalid_image",
+                "image",
+                format!(
+                    "{:?} is not a valid image name: use lowercase letters, digits and . _ - / : \
+                     (at most 255, no empty, '.' or '..' path parts)",
+                    self.image
+                ),
+            ));
+        }
+        if let Some(name) = &self.name {
+            if check_nul(&mut out, "name", name) && !is_valid_name(name) {
+                out.push(SpecError::new(
+                    "invalid_name",
+                    "name",
+                    format!(
+                        "{name:?} is not a valid container name: start with a letter or digit, \
+                         then letters, digits, '_', '.' or '-', at most 63 characters"
+                    ),
+                ));
+            }
+        }
+        if let Some(host) = &self.hostname {
+            if check_nul(&mut out, "hostname", host) && !is_valid_hostname(host) {
+                out.push(SpecError::new(
+                    "invalid_hostname",
+                    "hostname",
+                    format!(
+                        "{host:?} is not a valid hostname: dot-separated labels of 1 to 63 \
+                         letters, digits or '-' (not at either end), at most 253 characters"
+                    ),
+                ));
+            }
+            if self.namespaces.uts != NsMode::Private {
+                out.push(SpecError::new(
+                    "conflicting_options",
+                    "hostname",
+                    "a hostname can only be set when the uts namespace is private",
+                ));
+            }
+        }
+        self.check_cmd_env_workdir(&mut out);
+        self.check_limits(&mut out);
+        self.check_namespaces(&mut out);
+        out
+    }
+
+    fn check_cmd_env_workdir(&self, out: &mut Vec<SpecError>) {
+        if self.cmd.first().is_none_or(|c| c.is_empty()) {
+            out.push(SpecError::empty_command());
+        }
+        for (i, arg) in self.cmd.iter().enumerate() {
+            check_nul(out, &format!("cmd[{i}]"), arg);
+        }
+        for (i, entry) in self.env.iter().enumerate() {
+            let field = format!("env[{i}]");
+            if !check_nul(out, &field, entry) {
+                continue;
+            }
+            match entry.split_once('=') {
+                Some((key, _)) if !key.is_empty() => {}
+                Some(_) => out.push(SpecError::new(
+                    "invalid_env",
+                    field,
+                    format!("{entry:?} has an empty variable name"),
+                )),
+                None => out.push(SpecError::new(
+                    "invalid_env",
+                    field,
+                    format!("{entry:?} is not of the form KEY=VALUE"),
+                )),
+            }
+        }
+        if let Some(dir) = &self.workdir {
+            if check_nul(out, "workdir", dir) && !dir.starts_with('/') {
+                out.push(SpecError::new(
+                    "invalid_workdir",
+                    "workdir",
+                    format!("{dir:?} is not an absolute path (it must start with '/')"),
+                ));
+            }
+        }
+    }
+
+    fn check_limits(&self, out: &mut Vec<SpecError>) {
+        if let Some(mem) = self.memory {
+            if mem.bytes() < MIN_MEMORY {
+                out.push(SpecError::new(
+                    "memory_too_small",
+                    "memory",
+                    format!("{mem} is below the minimum of 6m (docker's minimum)"),
+                ));
+            } else if mem.bytes() > MAX_MEMORY {
+                out.push(SpecError::new(
+                    "memory_too_large",
+                    "memory",
+                    format!("{mem} is absurd: the maximum is 16t"),
+                ));
+            }
+        }
+        if let Some(cpus) = self.cpus {
+            if !cpus.is_finite() || !(MIN_CPUS..=MAX_CPUS).contains(&cpus) {
+                out.push(SpecError::new(
+                    "invalid_cpus",
+                    "cpus",
+                    format!("{cpus} is out of range: give a number of CPUs from 0.01 to 1024"),
+                ));
+            }
+        }
+        if let Some(pids) = self.pids_limit {
+            if pids < 1 {
+                out.push(SpecError::new(
+                    "invalid_pids_limit",
+                    "pids_limit",
+                    format!("{pids} would forbid every process; use no limit instead (leave pids_limit out)"),
+                ));
+            } else if pids > MAX_PIDS {
+                out.push(SpecError::new(
+                    "invalid_pids_limit",
+                    "pids_limit",
+                    format!("{pids} is above the kernel's maximum of {MAX_PIDS}"),
+                ));
+            }
+        }
+    }
+
+    fn check_namespaces(&self, out: &mut Vec<SpecError>) {
+        for (kind, mode) in self.namespaces.iter() {
+            let field = format!("namespaces.{kind}");
+            if let NsMode::Container(name) = mode {
+                if check_nul(out, &field, name) && !is_valid_name(name) {
+                    out.push(SpecError::new(
+                        "invalid_namespace",
+                        field,
+                        format!("{name:?} is not a valid container name"),
+                    ));
+                    continue;
+                }
+            }
+            if kind == NsKind::Mnt && *mode == NsMode::Host {
+                // No mount namespace would build the container's root in the
+                // host's mount table: never allowed. Joining another
+                // container's (`container:NAME`) runs in that container's files.
+                out.push(SpecError::new(
+                    "unsupported_namespace",
+                    field,
+                    "\"host\" is not supported: a container needs its own mount namespace \
+                     (or another container's, with container:NAME) for its root filesystem",
+                ));
+            }
+        }
+    }
+}
+
+/// Records an error if `value` holds a NUL byte; returns whether it is NUL-free.
+fn check_nul(out: &mut Vec<SpecError>, field: &str, value: &str) -> bool {
+    if value.contains('\0') {
+        out.push(SpecError::new("nul_byte", field, "contains a NUL byte"));
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;

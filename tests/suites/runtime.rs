@@ -1,0 +1,460 @@
+//! The runtime core, observed from the host: namespaces by inode, cgroup files, mounts, and
+//! what commands inside print. Needs root. Every test ends with the shared leak check.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use isolab_tests::{cgroup_dir, eventually, stderr, stdout, Isolab};
+
+const BIN: &str = env!("CARGO_BIN_EXE_isolab");
+
+fn ns_inode(pid: &str, kind: &str) -> u64 {
+    std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap_or_else(|e| panic!("ns {kind} of {pid}: {e}"))
+        .ino()
+}
+
+fn host_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap()
+}
+
+#[test]
+fn private_namespaces_differ_from_the_host_and_shared_ones_match() {
+    let t = Isolab::new(BIN);
+    t.ok(&["run", "-d", "--name", "alpha", "busybox", "sleep", "100"]);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "beta",
+        "--pid",
+        "container:alpha",
+        "--net",
+        "container:alpha",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let alpha = t.pid_of("alpha").to_string();
+    let beta = t.pid_of("beta").to_string();
+    let kinds = ["mnt", "uts", "ipc", "pid", "net", "cgroup"];
+    let mut kinds = kinds.to_vec();
+    if Path::new("/proc/self/ns/time").exists() {
+        kinds.push("time");
+    }
+    for kind in &kinds {
+        assert_ne!(
+            ns_inode(&alpha, kind),
+            ns_inode("self", kind),
+            "{kind} is private"
+        );
+    }
+    // The user namespace is the host's unless asked (a later issue makes it private by default).
+    assert_eq!(ns_inode(&alpha, "user"), ns_inode("self", "user"));
+    assert_eq!(
+        ns_inode(&beta, "pid"),
+        ns_inode(&alpha, "pid"),
+        "beta joined alpha's pid ns"
+    );
+    assert_eq!(
+        ns_inode(&beta, "net"),
+        ns_inode(&alpha, "net"),
+        "beta joined alpha's net ns"
+    );
+    assert_ne!(
+        ns_inode(&beta, "uts"),
+        ns_inode(&alpha, "uts"),
+        "beta's uts is its own"
+    );
+    // In a shared PID namespace, beta sees alpha's sleep.
+    let ps = t.ok(&["exec", "beta", "ps", "-o", "pid,args"]);
+    assert_eq!(ps.matches("sleep 100").count(), 2, "{ps}");
+    t.ok(&["rm", "beta", "alpha"]);
+    assert!(t.ok(&["ps"]).lines().count() == 1, "ps is empty after rm");
+    t.assert_no_leaks();
+}
+
+#[test]
+fn hostname_is_the_requested_one_and_the_host_keeps_its_own() {
+    let t = Isolab::new(BIN);
+    let before = host_hostname();
+    assert_eq!(
+        t.ok(&["run", "--hostname", "alpha", "busybox", "hostname"]),
+        "alpha\n"
+    );
+    // Docker's default capabilities leave out CAP_SYS_ADMIN, so renaming is refused inside.
+    let out = t.run(&["run", "--hostname", "alpha", "busybox", "hostname", "gamma"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not permitted"), "{}", stderr(&out));
+    assert_eq!(host_hostname(), before);
+    t.assert_no_leaks();
+}
+
+#[test]
+fn the_command_is_pid_1_and_sees_only_its_own_processes() {
+    let t = Isolab::new(BIN);
+    assert_eq!(t.ok(&["run", "busybox", "sh", "-c", "echo $$"]), "1\n");
+    let ps = t.ok(&["run", "busybox", "ps", "-o", "pid,args"]);
+    let rows: Vec<_> = ps.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "only ps itself: {ps}");
+    assert!(rows[0].trim().starts_with("1 "), "{ps}");
+    // With --init a reaper is PID 1 and the command PID 2.
+    let ps = t.ok(&["run", "--init", "busybox", "ps", "-o", "pid,args"]);
+    let rows: Vec<_> = ps.lines().skip(1).map(str::trim).collect();
+    assert_eq!(rows.len(), 2, "{ps}");
+    assert!(
+        rows[0].starts_with("1 ") && rows[1].starts_with("2 "),
+        "{ps}"
+    );
+    t.assert_no_leaks();
+}
+
+#[test]
+fn exit_codes_and_signals_come_back_like_docker() {
+    let t = Isolab::new(BIN);
+    let code = |args: &[&str]| t.run(args).status.code();
+    assert_eq!(code(&["run", "busybox", "sh", "-c", "exit 3"]), Some(3));
+    assert_eq!(
+        code(&["run", "--init", "busybox", "sh", "-c", "exit 4"]),
+        Some(4)
+    );
+    assert_eq!(
+        code(&["run", "busybox", "sh", "-c", "kill -TERM $$; sleep 1"]),
+        Some(143)
+    );
+    let out = t.run(&["run", "busybox", "no-such-command"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed() {
+    let t = Isolab::new(BIN);
+    let out = t.run(&[
+        "run",
+        "-m",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 100000000 /dev/zero | tail",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert!(stderr(&out).contains("OOM-killed"), "{}", stderr(&out));
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_fork_bomb_stays_at_the_pids_limit_and_the_host_still_forks() {
+    let t = Isolab::new(BIN);
+    let id = t
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "bomb",
+            "--init",
+            "--pids-limit",
+            "20",
+            "busybox",
+            "sh",
+            "-c",
+            "b(){ b|b& }; b; sleep 3",
+        ])
+        .trim()
+        .to_string();
+    let pids_current = cgroup_dir("pids", &id).join("pids.current");
+    let mut peak = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        if let Ok(v) = std::fs::read_to_string(&pids_current) {
+            peak = peak.max(v.trim().parse::<u32>().unwrap_or(0));
+        }
+        assert!(
+            std::process::Command::new("true")
+                .status()
+                .unwrap()
+                .success(),
+            "host forks"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(peak <= 20, "pids.current peaked at {peak}");
+    assert!(peak >= 10, "the bomb did run (peak {peak})");
+    // The container ends by itself once sleep returns; nothing stays.
+    eventually("the bomb container to end", Duration::from_secs(15), || {
+        !t.state_root.join("containers").join(&id).exists()
+    });
+    t.assert_no_leaks();
+}
+
+#[test]
+fn the_reaper_leaves_no_zombies() {
+    let t = Isolab::new(BIN);
+    // Orphans of a background pipeline end up with PID 1, which must reap them.
+    let out = t.ok(&[
+        "run",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do (sleep 0.1 &) ; done; sleep 1; ps -o stat | grep -c Z || true",
+    ]);
+    assert_eq!(out.trim(), "0", "zombies: {out}");
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_spinner_under_cpus_0_2_uses_about_a_fifth_of_a_cpu() {
+    let t = Isolab::new(BIN);
+    let id = t
+        .ok(&[
+            "run",
+            "-d",
+            "--cpus",
+            "0.2",
+            "busybox",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ])
+        .trim()
+        .to_string();
+    let usage = || -> u64 {
+        let v1 = cgroup_dir("cpuacct", &id).join("cpuacct.usage");
+        if let Ok(ns) = std::fs::read_to_string(&v1) {
+            return ns.trim().parse::<u64>().unwrap() / 1000;
+        }
+        let stat = std::fs::read_to_string(cgroup_dir("cpu", &id).join("cpu.stat")).unwrap();
+        stat.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (u0, t0) = (usage(), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let share = (usage() - u0) as f64 / t0.elapsed().as_micros() as f64;
+    assert!((0.1..0.3).contains(&share), "used {share:.2} of a CPU");
+    t.ok(&["rm", &id]);
+    t.assert_no_leaks();
+}
+
+#[test]
+fn writes_land_in_the_upper_dir_and_vanish_on_remove() {
+    let t = Isolab::new(BIN);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /hello; sleep 100",
+    ]);
+    let id = t.id_of("w");
+    let upper = t
+        .data_root
+        .join("containers")
+        .join(&id)
+        .join("upper")
+        .join("hello");
+    eventually("the file in the upper dir", Duration::from_secs(5), || {
+        upper.exists()
+    });
+    assert_eq!(std::fs::read_to_string(&upper).unwrap(), "hi\n");
+    assert!(
+        !t.data_root.join("images/busybox/rootfs/hello").exists(),
+        "image untouched"
+    );
+    // The overlay is the container's root, seen from the host.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.contains(&id) && l.contains(" - overlay ")),
+        "{mounts}"
+    );
+    t.ok(&["rm", "w"]);
+    assert!(!upper.exists());
+    t.assert_no_leaks();
+}
+
+#[test]
+fn proc_is_masked_and_read_only_where_runc_says() {
+    let t = Isolab::new(BIN);
+    assert_eq!(
+        t.ok(&["run", "busybox", "sh", "-c", "wc -c < /proc/kcore"])
+            .trim(),
+        "0"
+    );
+    let out = t.run(&["run", "busybox", "sh", "-c", "echo h > /proc/sysrq-trigger"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run(&["run", "busybox", "sh", "-c", "touch /sys/x"]);
+    assert!(!out.status.success(), "/sys is read-only");
+    // /dev has the default devices and a private devpts.
+    let dev = t.ok(&["run", "busybox", "ls", "/dev"]);
+    for d in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+    ] {
+        assert!(dev.split_whitespace().any(|x| x == d), "/dev/{d} in {dev}");
+    }
+    t.assert_no_leaks();
+}
+
+#[test]
+fn exec_enters_the_same_hostname_pid_namespace_and_cgroup() {
+    let t = Isolab::new(BIN);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ex",
+        "--hostname",
+        "exhost",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(t.ok(&["exec", "ex", "hostname"]), "exhost\n");
+    let ps = t.ok(&["exec", "ex", "ps", "-o", "pid,args"]);
+    assert!(ps.lines().any(|l| l.trim() == "1 sleep 100"), "{ps}");
+    let cg = t.ok(&["exec", "ex", "cat", "/proc/self/cgroup"]);
+    assert!(
+        cg.lines().all(|l| l.ends_with(":/")),
+        "cgroup ns root: {cg}"
+    );
+    let code = t.run(&["exec", "ex", "sh", "-c", "exit 7"]).status.code();
+    assert_eq!(code, Some(7));
+    // The helper that entered runs from a sealed copy, never the host binary.
+    let exe = std::fs::read_link(format!("/proc/{}/exe", t.pid_of("ex"))).unwrap();
+    assert!(
+        !exe.to_string_lossy().contains("target/"),
+        "{}",
+        exe.display()
+    );
+    t.ok(&["rm", "ex"]);
+    assert!(t.run(&["exec", "ex", "true"]).status.code() != Some(0));
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_private_user_namespace_maps_root_to_an_unprivileged_range() {
+    let t = Isolab::new(BIN);
+    t.ok(&[
+        "run", "-d", "--name", "u", "--user", "private", "busybox", "sleep", "100",
+    ]);
+    let pid = t.pid_of("u");
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    let fields: Vec<u64> = map.split_whitespace().map(|f| f.parse().unwrap()).collect();
+    assert_eq!(fields[0], 0);
+    assert!(fields[1] >= 100_000, "root maps to {}", fields[1]);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.contains(&fields[1].to_string()), "{uid_line}");
+    assert_eq!(t.ok(&["exec", "u", "id", "-u"]), "0\n");
+    t.ok(&["rm", "u"]);
+    t.assert_no_leaks();
+}
+
+#[test]
+fn bad_specs_fail_clearly_before_anything_is_made() {
+    let t = Isolab::new(BIN);
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "nosuchimage", "true"], "nosuchimage"),
+        (&["run", "--hostname", "a/b", "busybox", "true"], "hostname"),
+        (&["run", "-m", "0", "busybox", "true"], "memory"),
+        (&["run", "-m", "999999t", "busybox", "true"], "memory"),
+        (&["run", "--cpus", "0", "busybox", "true"], "cpus"),
+        (&["run", "--cpus", "1000", "busybox", "true"], "cpus"),
+        (&["run", "--pids-limit", "0", "busybox", "true"], "pids"),
+        (&["run", "busybox", ""], "command"),
+        (&["run", "--pid", "sideways", "busybox", "true"], "sideways"),
+        (
+            &["run", "--pid", "container:ghost", "busybox", "true"],
+            "ghost",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = t.run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.to_lowercase().contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty());
+    }
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_killed_cli_leaves_nothing_and_gc_cleans_a_dead_monitor() {
+    let t = Isolab::new(BIN);
+    // kill -9 of an attached `isolab run`: its helper notices and removes the container.
+    let mut child = t
+        .cmd(&["run", "--name", "k", "busybox", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    eventually("the container to run", Duration::from_secs(5), || {
+        t.run(&["inspect", "k"]).status.success()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    t.assert_no_leaks();
+    // kill -9 of the helper itself: the container dies with it, and gc removes the rest.
+    t.ok(&["run", "-d", "--name", "m", "busybox", "sleep", "100"]);
+    let monitor = t.inspect("m")["monitor"]["pid"].as_i64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &monitor.to_string()])
+        .status()
+        .unwrap();
+    eventually("the container to die", Duration::from_secs(5), || {
+        let st = t.inspect("m");
+        let pid = st["init"]["pid"].as_i64().unwrap();
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let out = t.ok(&["gc"]);
+    assert!(out.contains("removed"), "{out}");
+    t.assert_no_leaks();
+}
+
+#[test]
+fn the_bundle_is_a_valid_oci_config() {
+    let t = Isolab::new(BIN);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().to_str().unwrap();
+    t.ok(&[
+        "spec",
+        "--bundle",
+        bundle,
+        "--hostname",
+        "oci",
+        "-m",
+        "64m",
+        "busybox",
+        "hostname",
+    ]);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["hostname"], "oci");
+    assert_eq!(cfg["process"]["args"][0], "hostname");
+    assert_eq!(
+        cfg["linux"]["resources"]["memory"]["limit"],
+        64 * 1024 * 1024
+    );
+    assert!(cfg["linux"]["maskedPaths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/proc/kcore"));
+    t.assert_no_leaks();
+}
