@@ -161,7 +161,7 @@ impl Snapshot {
             }
         }
         for root in cgroup_parents() {
-            for e in read_dir(&root) {
+            for e in read_dir(&root).into_iter().filter(|e| e.is_dir()) {
                 s.insert(format!("cgroup {}", e.display()));
             }
         }

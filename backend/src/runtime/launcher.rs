@@ -51,7 +51,10 @@ impl InitProcess {
         cmd.arg("init")
             .process_group(0)
             .stdin(Stdio::from(theirs.into_fd()))
+            // No inherited stdout or stderr: a detached container's helper must not keep the
+            // caller's pipes open (`$(isolab run -d …)` would never return).
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .env_clear();
         if let Ok(log) = std::env::var("RUST_LOG") {
             cmd.env("RUST_LOG", log);

@@ -131,7 +131,7 @@ fn launch_container(
     // 8. Put it in its cgroup, map its ids (only the parent side may write them), then let it
     //    go on.
     let started = (|| {
-        join_cgroup(&cfg.cgroup_procs, child)?;
+        join_cgroup(&open_procs(&cfg.cgroup_procs)?, child)?;
         if new_user {
             write_id_maps(child, &cfg.spec)?;
         }
@@ -211,6 +211,8 @@ fn enter_and_fork(
         });
     }
     let plan: Plan = namespaces::plan_for_exec(cfg.target_pid)?;
+    // Open the cgroup files now: once in the container's mount namespace their paths are gone.
+    let cgroup_procs = open_procs(&cfg.cgroup_procs)?;
     namespaces::join(&plan)?;
     let (ours, theirs) = Channel::pair().step("socketpair")?;
     // A plain fork: the child is born in the joined PID namespace.
@@ -237,7 +239,7 @@ fn enter_and_fork(
     };
     drop(theirs);
     drop(stdio);
-    let joined = join_cgroup(&cfg.cgroup_procs, child)
+    let joined = join_cgroup(&cgroup_procs, child)
         .and_then(|()| ours.send(&StageMsg::Go).step("signal exec process"));
     if let Err(f) = joined {
         let _ = kill(child, Signal::SIGKILL);
@@ -286,10 +288,27 @@ pub fn wait_start(stage: &Channel) -> Result<(), Failure> {
     }
 }
 
-/// Move `pid` into the container's cgroup (every v1 hierarchy, or the one v2 folder).
-fn join_cgroup(procs_files: &[std::path::PathBuf], pid: Pid) -> Result<(), Failure> {
-    for procs in procs_files {
-        fs::write(procs, pid.to_string()).step(&format!("join cgroup {}", procs.display()))?;
+/// Open the container's `cgroup.procs` files (every v1 hierarchy, or the one v2 folder).
+fn open_procs(paths: &[std::path::PathBuf]) -> Result<Vec<(String, File)>, Failure> {
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .step(&format!("open {name}"))?;
+            Ok((name, file))
+        })
+        .collect()
+}
+
+/// Move `pid` into the container's cgroup.
+fn join_cgroup(procs: &[(String, File)], pid: Pid) -> Result<(), Failure> {
+    for (name, mut file) in procs.iter().map(|(n, f)| (n, f)) {
+        use std::io::Write;
+        file.write_all(pid.to_string().as_bytes())
+            .step(&format!("join cgroup {name}"))?;
     }
     Ok(())
 }

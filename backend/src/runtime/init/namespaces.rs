@@ -15,15 +15,17 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use super::protocol::Failure;
 use super::Step;
 
-/// The order in which shared namespaces are joined (runc's nsexec order, user first).
+/// The order in which shared namespaces are joined: runc's nsexec order, user first, except
+/// time: a container's time namespace is made by the monitor, so it belongs to the host's user
+/// namespace and must be joined while we still hold the host's rights.
 pub const JOIN_ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Time,
     LinuxNamespaceType::User,
     LinuxNamespaceType::Ipc,
     LinuxNamespaceType::Uts,
     LinuxNamespaceType::Network,
     LinuxNamespaceType::Pid,
     LinuxNamespaceType::Cgroup,
-    LinuxNamespaceType::Time,
     LinuxNamespaceType::Mount,
 ];
 

@@ -47,6 +47,16 @@ pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers, user_ns: bool) -> Result
         None::<&str>,
     )
     .step("make / private")?;
+    // A mount made in this namespace: the overlay came from the host's, and inside a user
+    // namespace such a mount is locked, which pivot_root refuses (runc binds it the same way).
+    mount(
+        Some(root),
+        root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step("bind rootfs")?;
     for m in cfg.spec.mounts().iter().flatten() {
         mount_entry(root, m, cfg)?;
     }
