@@ -501,3 +501,13 @@ fn the_bundle_is_a_valid_oci_config() {
         .any(|p| p == "/proc/kcore"));
     t.assert_no_leaks();
 }
+
+#[test]
+fn a_private_network_namespace_has_only_loopback_and_it_is_up() {
+    let t = Isolab::new(BIN);
+    let links = t.ok(&["run", "busybox", "ip", "-o", "link"]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo:") && links.contains("UP"), "{links}");
+    t.ok(&["run", "busybox", "ping", "-c", "1", "-W", "1", "127.0.0.1"]);
+    t.assert_no_leaks();
+}

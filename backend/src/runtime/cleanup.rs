@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::mount::{umount2, MntFlags};
@@ -26,10 +26,13 @@ pub fn teardown(paths: &Paths, id: &str, cgroups: &dyn CgroupManager) -> Vec<Str
     if let Err(e) = cgroups.kill_all(id) {
         problems.push(format!("kill processes: {e}"));
     }
-    let rootfs = paths.rootfs(id);
-    match umount2(&rootfs, MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-        Err(e) => problems.push(format!("unmount {}: {e}", rootfs.display())),
+    // The overlay is found by its upper dir, wherever it was mounted (a crashed run may have
+    // used another state root).
+    for point in overlay_mounts(&paths.layer(id).join("upper")) {
+        match umount2(point.as_path(), MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+            Err(e) => problems.push(format!("unmount {}: {e}", point.display())),
+        }
     }
     if let Err(e) = cgroups.remove(id) {
         problems.push(format!("remove cgroup: {e}"));
@@ -41,6 +44,40 @@ pub fn teardown(paths: &Paths, id: &str, cgroups: &dyn CgroupManager) -> Vec<Str
         }
     }
     problems
+}
+
+/// Mount points of the overlays whose upper dir is `upper`, from `/proc/self/mountinfo`.
+fn overlay_mounts(upper: &Path) -> Vec<PathBuf> {
+    let needle = format!("upperdir={}", upper.display());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" - overlay ") && l.split(',').any(|o| o == needle))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape_mountinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(c as char);
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn remove_tree(dir: &Path) -> io::Result<()> {
@@ -71,6 +108,13 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
         }
     }
     candidates.extend(cgroups.list().unwrap_or_default());
+    // Overlays still mounted over one of our writable layers.
+    let layers = format!("upperdir={}/", paths.layers().display());
+    for line in fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
+        if let Some(rest) = line.split(',').find_map(|o| o.strip_prefix(layers.as_str())) {
+            candidates.extend(rest.split('/').next().map(str::to_string));
+        }
+    }
     let mut report = GcReport::default();
     for id in candidates.into_iter().filter(|id| is_id(id)) {
         if in_charge(paths, &id) {
@@ -107,5 +151,16 @@ fn in_charge(paths: &Paths, id: &str) -> bool {
             .ok()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .is_some_and(|age| age < YOUNG),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(unescape_mountinfo("/run/a\\040b"), "/run/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 }

@@ -221,7 +221,10 @@ impl Runtime {
             reaper: namespace_is_new(oci_spec, LinuxNamespaceType::Pid) && spec.init,
             paths: self.paths.clone(),
         };
-        let init = InitProcess::spawn()?;
+        // The helper is visible inside unless it becomes a fresh PID namespace's first process
+        // and then the user's command.
+        let sealed = cfg.reaper || !namespace_is_new(oci_spec, LinuxNamespaceType::Pid);
+        let init = InitProcess::spawn(sealed)?;
         let fds = stdio_fds(&stdio);
         init.send(&ToInit::Create(Box::new(cfg)), &fds)?;
         drop(stdio);
@@ -282,7 +285,7 @@ impl Runtime {
             process,
             cgroup_procs: self.cgroups.procs_files(&st.id),
         };
-        let init = InitProcess::spawn()?;
+        let init = InitProcess::spawn(true)?;
         init.send(&ToInit::Exec(Box::new(cfg)), &stdio_fds(&stdio))?;
         drop(stdio);
         let (pid, pty) = match created(&init) {

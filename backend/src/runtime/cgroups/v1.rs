@@ -224,7 +224,8 @@ impl CgroupManager for V1Manager {
 
     fn kill_all(&self, id: &str) -> Result<(), CgroupError> {
         let dirs: Vec<PathBuf> = self.dirs(id)?.into_iter().filter(|d| d.is_dir()).collect();
-        if dirs.is_empty() {
+        // Already empty (the usual case once PID 1 has exited): no freeze needed.
+        if dirs.is_empty() || Self::all_pids(&dirs)?.is_empty() {
             return Ok(());
         }
         let frozen = self.freeze(id)?;

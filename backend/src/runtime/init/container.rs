@@ -60,6 +60,9 @@ fn setup_and_exec(
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step("setresgid 0")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step("setresuid 0")?;
     }
+    if plan.contains(&LinuxNamespaceType::Network) {
+        sys::loopback_up().step("bring lo up")?;
+    }
     if plan.contains(&LinuxNamespaceType::Uts) {
         if let Some(name) = cfg.spec.hostname() {
             sethostname(name).step("sethostname")?;
