@@ -53,17 +53,16 @@ pub fn ps(rt: &Runtime) -> Result<ExitCode> {
             (Status::Creating, _) => "creating".to_string(),
             _ => "exited".to_string(),
         };
-        let mut command = s.command.join(" ");
-        if command.len() > 22 {
-            command.truncate(19);
-            command.push_str("...");
+        let mut command = format!("{:?}", s.command.join(" "));
+        if command.chars().count() > 22 {
+            command = command.chars().take(19).collect::<String>() + "...";
         }
         println!(
             "{:<14}{:<16}{:<10}{:<24}{:<12}{}",
             s.id,
             s.display_name(),
             s.image,
-            format!("{command:?}"),
+            command,
             format!("{}s ago", now.saturating_sub(s.created)),
             status
         );

@@ -64,7 +64,9 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        let code = rest
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
         match code {
             Some(c) => {
                 out.push(c as char);
@@ -110,8 +112,14 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
     candidates.extend(cgroups.list().unwrap_or_default());
     // Overlays still mounted over one of our writable layers.
     let layers = format!("upperdir={}/", paths.layers().display());
-    for line in fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
-        if let Some(rest) = line.split(',').find_map(|o| o.strip_prefix(layers.as_str())) {
+    for line in fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Some(rest) = line
+            .split(',')
+            .find_map(|o| o.strip_prefix(layers.as_str()))
+        {
             candidates.extend(rest.split('/').next().map(str::to_string));
         }
     }

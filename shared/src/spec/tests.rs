@@ -18,7 +18,10 @@ fn minimal_json_gets_defaults() {
     assert_eq!(spec, base());
     assert!(spec.validate().is_ok());
     assert_eq!(spec.namespaces.user, NsMode::Host);
-    assert!(spec.init, "init defaults to on");
+    assert!(
+        !spec.init,
+        "the command is PID 1 unless asked, as with docker"
+    );
 }
 
 #[test]

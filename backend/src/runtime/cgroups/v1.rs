@@ -381,11 +381,11 @@ mod tests {
         assert_eq!((s.memory_current, s.memory_limit), (4096, Some(32 << 20)));
         assert_eq!((s.cpu_usage_usec, s.pids_limit), (2000, Some(16)));
 
-        // Empty cgroup: kill freezes, thaws and returns.
+        // Empty cgroup: nothing to freeze, kill returns at once.
         for p in &procs {
             fs::write(p, "").unwrap();
         }
-        fs::write(dir("freezer").join("freezer.state"), "THAWED\n").unwrap();
+        fs::write(dir("freezer").join("freezer.state"), "THAWED").unwrap();
         m.kill_all("c1").unwrap();
         assert_eq!(read(dir("freezer").join("freezer.state")), "THAWED");
 
