@@ -154,7 +154,7 @@ def report(res, info, args):
     rows = [(n, *stats[n], stats[n][0] / floor) for n in NAMES if n in stats]
     method = (f"{args.rounds} alternating rounds (shuffled order each round, {args.warmup} warm-up "
               "rounds discarded); create+start+wait+remove of /bin/true, 64 MiB memory, pids 64; "
-              "all four commands run inside one private mount namespace where "
+              "all commands run inside one private mount namespace where "
               f"{UNIFIED} is unmounted (crun refuses hybrid hosts), i.e. a cgroup v1-only view")
     machine = [("nproc", info["nproc"]), ("kernel", info["kernel"]),
                ("cgroup mode (outer)", info["cgroup"]),

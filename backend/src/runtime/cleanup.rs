@@ -125,7 +125,7 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
     }
     let mut report = GcReport::default();
     for id in candidates.into_iter().filter(|id| is_id(id)) {
-        if in_charge(paths, &id) {
+        if in_charge(paths, &id, cgroups) {
             continue;
         }
         let problems = teardown(paths, &id, cgroups);
@@ -150,16 +150,21 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
     report
 }
 
-fn in_charge(paths: &Paths, id: &str) -> bool {
-    match ContainerState::load(paths, id) {
-        Ok(s) => s.is_owned(),
-        // No state yet: a create may be writing it.
-        Err(_) => fs::metadata(paths.container(id))
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age < YOUNG),
+/// Is someone (possibly a run with another state root) still in charge of `id`?
+fn in_charge(paths: &Paths, id: &str, cgroups: &dyn CgroupManager) -> bool {
+    if let Ok(s) = ContainerState::load(paths, id) {
+        return s.is_owned();
     }
+    // Known only from a host-wide scan (its cgroup, its layer, its overlay): it may belong to
+    // another state root, or be a create still writing its state. Leave it while any process
+    // is in its cgroup (a container whose monitor died has none: they die with it) or while
+    // its folders are young.
+    let busy = cgroups.pids(id).is_ok_and(|p| !p.is_empty());
+    let young = [paths.container(id), paths.layer(id), cgroups.path(id)]
+        .iter()
+        .filter_map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
+        .any(|t| SystemTime::now().duration_since(t).unwrap_or_default() < YOUNG);
+    busy || young
 }
 
 #[cfg(test)]
