@@ -19,6 +19,17 @@ const YOUNG: Duration = Duration::from_secs(30);
 
 /// Tear one container down. Returns what could not be removed (empty when all went well).
 pub fn teardown(paths: &Paths, id: &str, cgroups: &dyn CgroupManager) -> Vec<String> {
+    teardown_with(paths, id, cgroups, None)
+}
+
+/// [`teardown`], for a caller that knows where the overlay is mounted (the container's own
+/// monitor): it is unmounted directly instead of being looked for in the mount table.
+pub fn teardown_with(
+    paths: &Paths,
+    id: &str,
+    cgroups: &dyn CgroupManager,
+    rootfs: Option<&Path>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     if !is_id(id) {
         return vec![format!("refusing to tear down {id:?}: not an id")];
@@ -26,9 +37,13 @@ pub fn teardown(paths: &Paths, id: &str, cgroups: &dyn CgroupManager) -> Vec<Str
     if let Err(e) = cgroups.kill_all(id) {
         problems.push(format!("kill processes: {e}"));
     }
-    // The overlay is found by its upper dir, wherever it was mounted (a crashed run may have
-    // used another state root).
-    for point in overlay_mounts(&paths.layer(id).join("upper")) {
+    // Otherwise the overlay is found by its upper dir, wherever it was mounted (a crashed run
+    // may have used another state root).
+    let points = match rootfs {
+        Some(p) => vec![p.to_path_buf()],
+        None => overlay_mounts(&paths.layer(id).join("upper")),
+    };
+    for point in points {
         match umount2(point.as_path(), MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
             Err(e) => problems.push(format!("unmount {}: {e}", point.display())),

@@ -28,12 +28,13 @@ use crate::runtime::{cgroups, cleanup, sys};
 /// `isolab init` for a new container. Returns the helper's exit code.
 pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> i32 {
     let cg = cgroups::detect().ok();
+    let rootfs = cfg.rootfs.as_ref().map(|l| l.target.as_path());
     let result = launch_container(&launcher, &cfg, stdio);
     let (child, stage, status_rd) = match result {
         Ok(parts) => parts,
         Err(failure) => {
             if let Some(cg) = &cg {
-                cleanup::teardown(&cfg.paths, &cfg.id, cg.as_ref());
+                cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
             }
             let _ = launcher.send(&FromInit::Failed(failure));
             return 1;
@@ -55,7 +56,7 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
         });
     if let Some(cg) = &cg {
         status.oom_killed = cg.stats(&cfg.id).map(|s| s.oom_kills > 0).unwrap_or(false);
-        cleanup::teardown(&cfg.paths, &cfg.id, cg.as_ref());
+        cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
     }
     watch.finish(status);
     0
@@ -88,8 +89,10 @@ fn launch_container(
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
+        // volatile: no syncs to the upper layer, which is thrown away with the container
+        // anyway; without it, unmounting syncs the host file system (0.7 ms per container).
         let data = format!(
-            "lowerdir={lower},upperdir={},workdir={}",
+            "lowerdir={lower},upperdir={},workdir={},volatile",
             layers.upper.display(),
             layers.work.display()
         );
