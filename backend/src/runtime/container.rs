@@ -140,16 +140,20 @@ impl Runtime {
             resolve: &resolve,
         };
         let oci_spec = oci::to_oci(spec, &ctx)?;
-        let dir = self.paths.container(&id);
-        std::fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
-        let made = self.prepare(&id, spec, &oci_spec, image, uid_base, stdio);
-        match made {
-            Ok(c) => Ok(c),
+        // Start the helper first: its exec and start-up (about 1 ms) run on another core while
+        // we write the bundle and make the cgroup. The helper only waits for `Create`.
+        let sealed = spec.init || !namespace_is_new(&oci_spec, LinuxNamespaceType::Pid);
+        let init = InitProcess::spawn(sealed)?;
+        let made = match self.prepare(&id, spec, &oci_spec, image, uid_base) {
+            Ok((st, cfg)) => self.launch(st, cfg, stdio, init),
             Err(e) => {
-                cleanup::teardown(&self.paths, &id, self.cgroups.as_ref());
+                init.reap(); // it reads end of file instead of `Create`, and exits
                 Err(e)
             }
-        }
+        };
+        made.inspect_err(|_| {
+            cleanup::teardown(&self.paths, &id, self.cgroups.as_ref());
+        })
     }
 
     /// The lowest uid/gid range (65536 ids from 100000 up) no live container uses. A later
@@ -162,6 +166,8 @@ impl Runtime {
             .expect("a free range")
     }
 
+    /// Everything before the helper is told to `Create`: state, name, bundle, writable layer,
+    /// cgroup.
     fn prepare(
         &self,
         id: &str,
@@ -169,9 +175,10 @@ impl Runtime {
         oci_spec: &Spec,
         image: PathBuf,
         uid_base: Option<u32>,
-        stdio: StdioSpec,
-    ) -> Result<Container, RuntimeError> {
-        let mut st = ContainerState {
+    ) -> Result<(ContainerState, CreateConfig), RuntimeError> {
+        let dir = self.paths.container(id);
+        std::fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
+        let st = ContainerState {
             uid_base,
             id: id.to_string(),
             name: spec.name.clone(),
@@ -190,7 +197,6 @@ impl Runtime {
         if let Some(name) = &spec.name {
             state::reserve_name(&self.paths, name, id)?;
         }
-        let dir = self.paths.container(id);
         oci::write_bundle(&dir, oci_spec).map_err(RuntimeError::io("write config.json"))?;
         let joins_mnt = namespace_path(oci_spec, LinuxNamespaceType::Mount).is_some();
         let rootfs = if joins_mnt {
@@ -221,14 +227,23 @@ impl Runtime {
             reaper: namespace_is_new(oci_spec, LinuxNamespaceType::Pid) && spec.init,
             paths: self.paths.clone(),
         };
-        // The helper is visible inside unless it becomes a fresh PID namespace's first process
-        // and then the user's command.
-        let sealed = cfg.reaper || !namespace_is_new(oci_spec, LinuxNamespaceType::Pid);
-        let init = InitProcess::spawn(sealed)?;
-        let fds = stdio_fds(&stdio);
-        init.send(&ToInit::Create(Box::new(cfg)), &fds)?;
+        Ok((st, cfg))
+    }
+
+    /// Hand the prepared container to the helper and wait until it is set up.
+    fn launch(
+        &self,
+        mut st: ContainerState,
+        cfg: CreateConfig,
+        stdio: StdioSpec,
+        init: InitProcess,
+    ) -> Result<Container, RuntimeError> {
+        let sent = init.send(&ToInit::Create(Box::new(cfg)), &stdio_fds(&stdio));
         drop(stdio);
-        let (pid, pty) = match created(&init) {
+        let (pid, pty) = match sent
+            .map_err(RuntimeError::from)
+            .and_then(|()| created(&init))
+        {
             Ok(v) => v,
             Err(e) => {
                 init.reap();
@@ -238,11 +253,13 @@ impl Runtime {
         st.status = Status::Created;
         st.monitor = ProcRef::of(init.pid());
         st.init = ProcRef::of(pid);
-        st.save(&self.paths)
-            .map_err(RuntimeError::io("write state.json"))?;
+        if let Err(e) = st.save(&self.paths) {
+            init.reap();
+            return Err(RuntimeError::io("write state.json")(e));
+        }
         Ok(Container {
-            id: id.to_string(),
-            name: spec.name.clone(),
+            id: st.id,
+            name: st.name,
             pid,
             pty,
             init,
