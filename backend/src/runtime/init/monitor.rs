@@ -27,24 +27,35 @@ use crate::runtime::{cgroups, cleanup, sys};
 
 /// `isolab init` for a new container. Returns the helper's exit code.
 pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> i32 {
-    let cg = cgroups::detect().ok();
     let rootfs = cfg.rootfs.as_ref().map(|l| l.target.as_path());
     let result = launch_container(&launcher, &cfg, stdio);
+    // Only teardown needs the cgroup manager: find it once the container is on its way.
+    let cg = match cgroups::detect() {
+        Ok(cg) => cg,
+        Err(e) => {
+            // Cannot happen where the launcher found them; if it does, the launcher (or
+            // `isolab gc`) removes what is left.
+            if let Ok((child, ..)) = &result {
+                let _ = kill(*child, Signal::SIGKILL);
+            }
+            let _ = launcher.send(&FromInit::Failed(Failure {
+                step: "find cgroups".into(),
+                message: e.to_string(),
+            }));
+            return 1;
+        }
+    };
     let (child, stage, status_rd) = match result {
         Ok(parts) => parts,
         Err(failure) => {
-            if let Some(cg) = &cg {
-                cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
-            }
+            cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
             let _ = launcher.send(&FromInit::Failed(failure));
             return 1;
         }
     };
     let mut watch = Watch::new(launcher, stage, child);
     let waited = watch.run(|| {
-        if let Some(cg) = &cg {
-            let _ = cg.kill_all(&cfg.id);
-        }
+        let _ = cg.kill_all(&cfg.id);
     });
     // The reaper tells the command's own status; without one, PID 1 *is* the command.
     let mut status = read_reaper_status(status_rd)
@@ -54,10 +65,8 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
             signal: None,
             oom_killed: false,
         });
-    if let Some(cg) = &cg {
-        status.oom_killed = cg.stats(&cfg.id).map(|s| s.oom_kills > 0).unwrap_or(false);
-        cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
-    }
+    status.oom_killed = cg.stats(&cfg.id).is_ok_and(|s| s.oom_kills > 0);
+    cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
     watch.finish(status);
     0
 }
