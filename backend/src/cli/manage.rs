@@ -82,7 +82,7 @@ pub fn rm(rt: &Runtime, names: &[String]) -> Result<ExitCode> {
         match rt.remove(name).with_context(|| format!("remove {name}")) {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("isolab: {e:#}");
+                eprintln!("isolab: {}", super::describe(&e));
                 code = ExitCode::from(1);
             }
         }

@@ -36,6 +36,14 @@ pub struct Cli {
         default_value = "/var/lib/isolab"
     )]
     data_root: std::path::PathBuf,
+    /// Where the cgroup file systems are mounted (a cgroup2 mount there means cgroup v2).
+    #[arg(
+        long,
+        global = true,
+        env = "ISOLAB_CGROUP_ROOT",
+        default_value = "/sys/fs/cgroup"
+    )]
+    cgroup_root: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +77,7 @@ impl Cli {
         Paths {
             state_root: self.state_root.clone(),
             data_root: self.data_root.clone(),
+            cgroup_root: self.cgroup_root.clone(),
         }
     }
 }
@@ -88,10 +97,24 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("isolab: {e:#}");
+            eprintln!("isolab: {}", describe(&e));
             ExitCode::from(125)
         }
     }
+}
+
+/// An error and its causes on one line, skipping a cause whose text the message already holds
+/// (many error types repeat their source in their own message).
+pub(crate) fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {

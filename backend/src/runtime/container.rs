@@ -100,7 +100,7 @@ pub struct Container {
 
 impl Runtime {
     pub fn new(paths: Paths) -> Result<Runtime, RuntimeError> {
-        let cgroups = cgroups::detect()?;
+        let cgroups = cgroups::detect_at(&paths.cgroup_root)?;
         let images = ImageStore::new(paths.data_root.clone());
         Ok(Runtime {
             paths,

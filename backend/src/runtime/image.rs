@@ -27,7 +27,9 @@ pub const BUSYBOX_IMAGE: &str = "busybox";
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// No such image in the store (holds the name asked for).
-    #[error("image {0:?} not found; run `isolab image init` to create the busybox image")]
+    #[error(
+        "image {0:?} not found (`isolab image ls` lists the images; `isolab image init` makes busybox)"
+    )]
     NotFound(String),
     /// The name cannot name an image directory.
     #[error("invalid image name {name:?}")]

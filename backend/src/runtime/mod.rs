@@ -29,6 +29,9 @@ pub struct Paths {
     pub state_root: PathBuf,
     /// Lasting data (`/var/lib/isolab`): images, and each container's writable layer.
     pub data_root: PathBuf,
+    /// Where the cgroup file systems are (`/sys/fs/cgroup`): v2 if that is a cgroup2 mount,
+    /// else the v1 hierarchies (hybrid hosts included).
+    pub cgroup_root: PathBuf,
 }
 
 impl Default for Paths {
@@ -36,6 +39,7 @@ impl Default for Paths {
         Paths {
             state_root: PathBuf::from("/run/isolab"),
             data_root: PathBuf::from("/var/lib/isolab"),
+            cgroup_root: PathBuf::from(cgroups::DEFAULT_ROOT),
         }
     }
 }

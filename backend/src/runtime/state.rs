@@ -4,6 +4,8 @@
 use std::fs;
 use std::io;
 use std::path::Path;
+#[cfg(test)]
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +169,7 @@ mod tests {
         Paths {
             state_root: dir.join("run"),
             data_root: dir.join("lib"),
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
         }
     }
 

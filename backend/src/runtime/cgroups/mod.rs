@@ -133,9 +133,15 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
 
 /// Detect the host's cgroup setup from `/sys/fs/cgroup` and `/proc/self/mountinfo`.
 pub fn detect() -> Result<Box<dyn CgroupManager>, CgroupError> {
+    detect_at(Path::new(DEFAULT_ROOT))
+}
+
+/// [`detect`] with another root: a cgroup2 mount there is used as a pure v2 host (the tests run
+/// the v2 code for real against this hybrid machine's `/sys/fs/cgroup/unified`).
+pub fn detect_at(root: &Path) -> Result<Box<dyn CgroupManager>, CgroupError> {
     let path = Path::new("/proc/self/mountinfo");
     let mountinfo = std::fs::read_to_string(path).map_err(|e| CgroupError::io("read", path, e))?;
-    detect_from(Path::new(DEFAULT_ROOT), &mountinfo)
+    detect_from(root, &mountinfo)
 }
 
 /// [`detect`] with an explicit root and mountinfo text. Pure v2 when `root` is a cgroup2

@@ -30,7 +30,7 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
     let rootfs = cfg.rootfs.as_ref().map(|l| l.target.as_path());
     let result = launch_container(&launcher, &cfg, stdio);
     // Only teardown needs the cgroup manager: find it once the container is on its way.
-    let cg = match cgroups::detect() {
+    let cg = match cgroups::detect_at(&cfg.paths.cgroup_root) {
         Ok(cg) => cg,
         Err(e) => {
             // Cannot happen where the launcher found them; if it does, the launcher (or
