@@ -238,12 +238,7 @@ impl Runtime {
         stdio: StdioSpec,
         init: InitProcess,
     ) -> Result<Container, RuntimeError> {
-        let sent = init.send(&ToInit::Create(Box::new(cfg)), &stdio_fds(&stdio));
-        drop(stdio);
-        let (pid, pty) = match sent
-            .map_err(RuntimeError::from)
-            .and_then(|()| created(&init))
-        {
+        let (pid, pty) = match hand_over(&init, ToInit::Create(Box::new(cfg)), stdio) {
             Ok(v) => v,
             Err(e) => {
                 init.reap();
@@ -303,9 +298,7 @@ impl Runtime {
             cgroup_procs: self.cgroups.procs_files(&st.id),
         };
         let init = InitProcess::spawn(true)?;
-        init.send(&ToInit::Exec(Box::new(cfg)), &stdio_fds(&stdio))?;
-        drop(stdio);
-        let (pid, pty) = match created(&init) {
+        let (pid, pty) = match hand_over(&init, ToInit::Exec(Box::new(cfg)), stdio) {
             Ok(v) => v,
             Err(e) => {
                 init.reap();
@@ -430,7 +423,15 @@ impl Signaller {
     }
 }
 
-fn created(init: &InitProcess) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
+/// Send `Create` or `Exec` with the stdio descriptors (our copies close once sent) and wait for
+/// `Created`: the pid and, with a tty, the pty master.
+fn hand_over(
+    init: &InitProcess,
+    msg: ToInit,
+    stdio: StdioSpec,
+) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
+    init.send(&msg, &stdio_fds(&stdio))?;
+    drop(stdio);
     match init.recv()? {
         (FromInit::Created { pid }, mut fds) => Ok((pid, fds.pop())),
         (FromInit::Failed(f), _) => Err(RuntimeError::Init(f)),

@@ -77,14 +77,14 @@ fn launch_container(
     launcher: &Channel,
     cfg: &CreateConfig,
     stdio: Vec<OwnedFd>,
-) -> Result<(Pid, Channel, Option<File>), Failure> {
+) -> Result<(Pid, Channel, File), Failure> {
+    // The monitor itself stays out of the container's cgroup, so that killing the cgroup never
+    // kills the one process that cleans up after it.
     sys::set_not_dumpable().step("prctl dumpable")?;
-    // 1. (The monitor itself stays out of the container's cgroup, so that killing the cgroup
-    //    never kills the one process that cleans up after it.)
-    // 2. Open the namespaces to join while the host's /proc is still ours.
+    // 1. Open the namespaces to join while the host's /proc is still ours.
     let plan = namespaces::plan_for_spec(&cfg.spec)?;
     let new_user = plan.is_new(LinuxNamespaceType::User);
-    // 3. The overlay root, mounted on the host side so the bundle also runs under runc.
+    // 2. The overlay root, mounted on the host side so the bundle also runs under runc.
     if let Some(layers) = &cfg.rootfs {
         if new_user {
             let (uid, gid) = root_ids(&cfg.spec);
@@ -115,18 +115,18 @@ fn launch_container(
         )
         .step("mount overlay root")?;
     }
-    // 4. Join shared namespaces (user first, mount last).
+    // 3. Join shared namespaces (time, user, …, mount last: see `namespaces::JOIN_ORDER`).
     namespaces::join(&plan)?;
-    // 5. The channel and status pipe to the container stage.
+    // 4. The channel and status pipe to the container stage.
     let (ours, theirs) = Channel::pair().step("socketpair")?;
     let (status_rd, status_wr) = pipe().step("pipe")?;
     sys::set_cloexec(status_rd.as_raw_fd(), true).step("cloexec")?;
     sys::set_cloexec(status_wr.as_raw_fd(), true).step("cloexec")?;
-    // 6. A new time namespace can only be made for our children, by unshare.
+    // 5. A new time namespace can only be made for our children, by unshare.
     if plan.new_time {
         unshare(namespaces::clone_flag(LinuxNamespaceType::Time)).step("unshare time namespace")?;
     }
-    // 7. One clone makes the container's first process inside every new namespace but the
+    // 6. One clone makes the container's first process inside every new namespace but the
     //    cgroup one, which it makes itself once it stands in its cgroup (as runc does).
     let flags = plan.clone_flags - namespaces::clone_flag(LinuxNamespaceType::Cgroup);
     let child = match sys::clone_into(flags).step("clone into new namespaces")? {
@@ -140,7 +140,7 @@ fn launch_container(
     drop(theirs);
     drop(status_wr);
     drop(stdio);
-    // 8. Put it in its cgroup, map its ids (only the parent side may write them), then let it
+    // 7. Put it in its cgroup, map its ids (only the parent side may write them), then let it
     //    go on.
     let started = (|| {
         join_cgroup(&open_procs(&cfg.cgroup_procs)?, child)?;
@@ -155,10 +155,10 @@ fn launch_container(
         let _ = waitpid(child, None);
         return Err(f);
     }
-    Ok((child, ours, Some(File::from(status_rd))))
+    Ok((child, ours, File::from(status_rd)))
 }
 
-/// Wait for the stage's `Ready` and pass `Created` (with the pty master, if any) to the launcher.
+/// Wait for the child's `Ready` and pass `Created` (with the pty master, if any) to the launcher.
 fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Result<(), Failure> {
     match stage
         .recv_with::<StageMsg>()
@@ -182,21 +182,20 @@ fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Result<(), Fai
         }),
         None => Err(Failure {
             step: "setup".into(),
-            message: "the container process died during setup".into(),
+            message: "the process died during setup".into(),
         }),
     }
 }
 
 /// `isolab init` for `exec`: enter a running container and start one more process.
 pub fn run_exec(launcher: Channel, cfg: ExecConfig, stdio: Vec<OwnedFd>) -> i32 {
-    let child = match enter_and_fork(&launcher, &cfg, stdio) {
+    let (pid, stage) = match enter_and_fork(&launcher, &cfg, stdio) {
         Ok(parts) => parts,
         Err(failure) => {
             let _ = launcher.send(&FromInit::Failed(failure));
             return 1;
         }
     };
-    let (pid, stage) = child;
     let mut watch = Watch::new(launcher, stage, pid);
     // Without the launcher, end the exec'd process group (it is a session leader).
     let status = watch.run(|| {
@@ -251,36 +250,13 @@ fn enter_and_fork(
     };
     drop(theirs);
     drop(stdio);
-    let joined = join_cgroup(&cgroup_procs, child)
-        .and_then(|()| ours.send(&StageMsg::Go).step("signal exec process"));
-    if let Err(f) = joined {
+    let ready = join_cgroup(&cgroup_procs, child)
+        .and_then(|()| ours.send(&StageMsg::Go).step("signal exec process"))
+        .and_then(|()| wait_ready(launcher, &ours, child));
+    if let Err(f) = ready {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
         return Err(f);
-    }
-    match ours.recv_with::<StageMsg>().step("wait for exec setup")? {
-        Some((StageMsg::Ready, fds)) => {
-            let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
-            launcher
-                .send_with(
-                    &FromInit::Created {
-                        pid: child.as_raw(),
-                    },
-                    &raw,
-                )
-                .step("report created")?;
-        }
-        Some((StageMsg::Failed(f), _)) => {
-            let _ = waitpid(child, None);
-            return Err(f);
-        }
-        _ => {
-            let _ = waitpid(child, None);
-            return Err(Failure {
-                step: "exec setup".into(),
-                message: "the process died during setup".into(),
-            });
-        }
     }
     Ok((child, ours))
 }
@@ -317,9 +293,10 @@ fn open_procs(paths: &[std::path::PathBuf]) -> Result<Vec<(String, File)>, Failu
 
 /// Move `pid` into the container's cgroup.
 fn join_cgroup(procs: &[(String, File)], pid: Pid) -> Result<(), Failure> {
-    for (name, mut file) in procs.iter().map(|(n, f)| (n, f)) {
-        use std::io::Write;
-        file.write_all(pid.to_string().as_bytes())
+    use std::io::Write;
+    for (name, file) in procs {
+        (&*file)
+            .write_all(pid.to_string().as_bytes())
             .step(&format!("join cgroup {name}"))?;
     }
     Ok(())
@@ -355,10 +332,11 @@ fn write_id_maps(child: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), Failu
     Ok(())
 }
 
-/// The reaper writes the command's (code, signal) as 8 bytes before it exits.
-fn read_reaper_status(rd: Option<File>) -> Option<ExitStatus> {
+/// The reaper writes the command's (code, signal) as 8 bytes before it exits; without a reaper
+/// the pipe just closes.
+fn read_reaper_status(mut rd: File) -> Option<ExitStatus> {
     let mut buf = [0u8; 8];
-    rd?.read_exact(&mut buf).ok()?;
+    rd.read_exact(&mut buf).ok()?;
     let code = i32::from_le_bytes(buf[..4].try_into().ok()?);
     let signal = i32::from_le_bytes(buf[4..].try_into().ok()?);
     Some(ExitStatus {
