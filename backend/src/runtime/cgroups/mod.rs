@@ -276,6 +276,15 @@ pub fn validate_id(id: &str) -> Result<(), CgroupError> {
 
 // ---- small filesystem helpers shared by v1 and v2 ----
 
+/// A limit as cgroup files write it: the number, or `max` for none (negative).
+fn limit_value(limit: i64) -> String {
+    if limit >= 0 {
+        limit.to_string()
+    } else {
+        "max".to_string()
+    }
+}
+
 fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
     std::fs::write(path, value).map_err(|e| CgroupError::io("write", path, e))
 }

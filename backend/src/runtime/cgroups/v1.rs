@@ -9,9 +9,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use super::{
-    ensure_dir, kill_and_wait, kill_pids, list_ids, mkdir_new, read_procs, rmdir_if_unused,
-    rmdir_retry, stats, validate_id, write_file, CgroupError, CgroupManager, CgroupVersion,
-    Resources, Stats, PARENT, V1_CONTROLLERS,
+    ensure_dir, kill_and_wait, kill_pids, limit_value, list_ids, mkdir_new, read_procs,
+    rmdir_if_unused, rmdir_retry, stats, validate_id, write_file, CgroupError, CgroupManager,
+    CgroupVersion, Resources, Stats, PARENT, V1_CONTROLLERS,
 };
 
 /// cgroup v1 manager over a set of controller hierarchies.
@@ -95,12 +95,7 @@ impl V1Manager {
         }
         if let Some(max) = res.pids_max {
             let dir = self.need("pids")?.join(PARENT).join(id);
-            let value = if max >= 0 {
-                max.to_string()
-            } else {
-                "max".to_string()
-            };
-            write_file(&dir.join("pids.max"), &value)?;
+            write_file(&dir.join("pids.max"), &limit_value(max))?;
         }
         Ok(())
     }

@@ -5,9 +5,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{
-    ensure_dir, kill_and_wait, list_ids, mkdir_new, read_procs, rmdir_if_unused, rmdir_retry,
-    stats, validate_id, write_file, CgroupError, CgroupManager, CgroupVersion, Resources, Stats,
-    PARENT,
+    ensure_dir, kill_and_wait, limit_value, list_ids, mkdir_new, read_procs, rmdir_if_unused,
+    rmdir_retry, stats, validate_id, write_file, CgroupError, CgroupManager, CgroupVersion,
+    Resources, Stats, PARENT,
 };
 
 /// Controllers enabled for containers.
@@ -65,12 +65,7 @@ impl V2Manager {
         }
         if let Some(max) = res.pids_max {
             need_controller(dir, "pids")?;
-            let value = if max >= 0 {
-                max.to_string()
-            } else {
-                "max".to_string()
-            };
-            write_file(&dir.join("pids.max"), &value)?;
+            write_file(&dir.join("pids.max"), &limit_value(max))?;
         }
         Ok(())
     }

@@ -11,20 +11,10 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{chdir, pivot_root};
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 
 use super::protocol::{CreateConfig, Failure, RootfsLayers};
 use super::Step;
-
-/// The devices every container gets (the runtime spec's default devices).
-const DEVICES: [(&str, u64, u64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
 
 /// Links every `/dev` has.
 const DEV_LINKS: [(&str, &str); 6] = [
@@ -60,7 +50,8 @@ pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers, user_ns: bool) -> Result
     for m in cfg.spec.mounts().iter().flatten() {
         mount_entry(root, m, cfg)?;
     }
-    create_devices(root, user_ns)?;
+    let devices = cfg.spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    create_devices(root, devices.map_or(&[][..], |d| d.as_slice()), user_ns)?;
     for (target, link) in DEV_LINKS {
         let path = root.join("dev").join(link);
         if !path.exists() {
@@ -266,27 +257,31 @@ fn mount_cgroup(dest: &Path, opts: &Options, cfg: &CreateConfig) -> nix::Result<
 
 /// Make the default device nodes: `mknod` when we may, else (in a user namespace) bind the
 /// host's node onto an empty file, as runc does.
-fn create_devices(root: &Path, user_ns: bool) -> Result<(), Failure> {
-    let dev = root.join("dev");
-    for (name, major, minor) in DEVICES {
-        let path = dev.join(name);
-        let step = format!("create /dev/{name}");
+/// Make the spec's device nodes (`linux.devices`: the runtime spec's six defaults): `mknod`
+/// when we may, else (in a user namespace) bind the host's node onto an empty file, as runc does.
+fn create_devices(root: &Path, devices: &[LinuxDevice], user_ns: bool) -> Result<(), Failure> {
+    for d in devices {
+        let path = inside(root, d.path())?;
+        let step = format!("create {}", d.path().display());
         if path.exists() {
             continue;
         }
         if user_ns {
             fs::write(&path, b"").step(&step)?;
-            bind(&Path::new("/dev").join(name), &path, MsFlags::MS_BIND).step(&step)?;
-        } else {
-            mknod(
-                &path,
-                SFlag::S_IFCHR,
-                Mode::from_bits_truncate(0o666),
-                makedev(major, minor),
-            )
-            .step(&step)?;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).step(&step)?;
+            bind(d.path(), &path, MsFlags::MS_BIND).step(&step)?;
+            continue;
         }
+        let kind = match d.typ() {
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            _ => SFlag::S_IFCHR,
+        };
+        let mode = d.file_mode().unwrap_or(0o666);
+        let dev = makedev(d.major() as u64, d.minor() as u64);
+        mknod(&path, kind, Mode::from_bits_truncate(mode), dev).step(&step)?;
+        // mknod applies the umask; the spec's mode is meant as given.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).step(&step)?;
+        std::os::unix::fs::chown(&path, d.uid(), d.gid()).step(&step)?;
     }
     Ok(())
 }
