@@ -651,3 +651,42 @@ fn run_makes_the_busybox_image_when_there_is_none() {
     assert!(left.is_empty(), "{left:?}");
     t.assert_no_leaks();
 }
+
+#[test]
+fn a_device_node_made_inside_cannot_be_opened() {
+    // Docker's capabilities include CAP_MKNOD; without a device cgroup, every file system in the
+    // container is nodev instead, and the default devices are binds of the host's nodes.
+    let t = Isolab::new(BIN);
+    let out = t.run(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "mknod /dev/x c 1 3 && echo hi > /dev/x",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "mknod /tmp/x c 1 3 && echo hi > /tmp/x",
+    ]);
+    assert!(!out.status.success(), "the root is nodev too");
+    assert_eq!(
+        t.ok(&[
+            "run",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /dev/null && echo ok"
+        ]),
+        "ok\n"
+    );
+    t.assert_no_leaks();
+}

@@ -69,7 +69,7 @@ fn setup_and_exec(
         }
     }
     if let Some(layers) = &cfg.rootfs {
-        rootfs::setup(cfg, layers, plan.contains(&LinuxNamespaceType::User))?;
+        rootfs::setup(cfg, layers)?;
     }
     let proc_spec = cfg.spec.process().as_ref().ok_or_else(|| Failure {
         step: "spec".into(),

@@ -4,14 +4,13 @@
 //! Runs inside the container's new mount namespace, so every mount made here vanishes with it.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{chdir, pivot_root};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
+use oci_spec::runtime::{LinuxDevice, Mount};
 
 use super::protocol::{CreateConfig, Failure, RootfsLayers};
 use super::Step;
@@ -26,7 +25,7 @@ const DEV_LINKS: [(&str, &str); 6] = [
     ("/proc/kcore", "core"),
 ];
 
-pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers, user_ns: bool) -> Result<(), Failure> {
+pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers) -> Result<(), Failure> {
     let root = layers.target.as_path();
     // Nothing we mount may propagate back to the host.
     mount(
@@ -51,7 +50,7 @@ pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers, user_ns: bool) -> Result
         mount_entry(root, m, cfg)?;
     }
     let devices = cfg.spec.linux().as_ref().and_then(|l| l.devices().as_ref());
-    create_devices(root, devices.map_or(&[][..], |d| d.as_slice()), user_ns)?;
+    create_devices(root, devices.map_or(&[][..], |d| d.as_slice()))?;
     for (target, link) in DEV_LINKS {
         let path = root.join("dev").join(link);
         if !path.exists() {
@@ -176,7 +175,14 @@ fn mount_entry(root: &Path, m: &Mount, cfg: &CreateConfig) -> Result<(), Failure
     } else {
         fs::create_dir_all(&dest).step(&step)?;
         let src = m.source().as_deref().unwrap_or(Path::new(typ));
-        let r = mount(Some(src), &dest, Some(typ), opts.flags, data);
+        // No device cgroup is needed to keep devices out: every file system we mount is nodev
+        // (devpts excepted: it holds only ptys and refuses mknod), and the spec's devices are
+        // bind mounts of the host's nodes. CAP_MKNOD then makes only nodes nobody can open.
+        let flags = match typ {
+            "devpts" => opts.flags,
+            _ => opts.flags | MsFlags::MS_NODEV,
+        };
+        let r = mount(Some(src), &dest, Some(typ), flags, data);
         match r {
             // sysfs belongs to the network namespace: without a private one (or inside a user
             // namespace that does not own it) bind the host's, read-only, as runc does.
@@ -257,31 +263,30 @@ fn mount_cgroup(dest: &Path, opts: &Options, cfg: &CreateConfig) -> nix::Result<
 
 /// Make the default device nodes: `mknod` when we may, else (in a user namespace) bind the
 /// host's node onto an empty file, as runc does.
-/// Make the spec's device nodes (`linux.devices`: the runtime spec's six defaults): `mknod`
-/// when we may, else (in a user namespace) bind the host's node onto an empty file, as runc does.
-fn create_devices(root: &Path, devices: &[LinuxDevice], user_ns: bool) -> Result<(), Failure> {
+/// Make the spec's device nodes (`linux.devices`: the runtime spec's six defaults) as bind
+/// mounts of the host's, which stay usable on the `nodev` /dev (runc does the same inside a
+/// user namespace, where mknod is not allowed anyway).
+fn create_devices(root: &Path, devices: &[LinuxDevice]) -> Result<(), Failure> {
     for d in devices {
         let path = inside(root, d.path())?;
         let step = format!("create {}", d.path().display());
         if path.exists() {
             continue;
         }
-        if user_ns {
-            fs::write(&path, b"").step(&step)?;
-            bind(d.path(), &path, MsFlags::MS_BIND).step(&step)?;
-            continue;
+        let host = fs::metadata(d.path()).step(&step)?;
+        let (major, minor) = (libc::major(host.rdev()), libc::minor(host.rdev()));
+        if (i64::from(major), i64::from(minor)) != (d.major(), d.minor()) {
+            return Err(Failure {
+                step,
+                message: format!(
+                    "the host's node is {major}:{minor}, not {}:{}",
+                    d.major(),
+                    d.minor()
+                ),
+            });
         }
-        let kind = match d.typ() {
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
-            _ => SFlag::S_IFCHR,
-        };
-        let mode = d.file_mode().unwrap_or(0o666);
-        let dev = makedev(d.major() as u64, d.minor() as u64);
-        mknod(&path, kind, Mode::from_bits_truncate(mode), dev).step(&step)?;
-        // mknod applies the umask; the spec's mode is meant as given.
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).step(&step)?;
-        std::os::unix::fs::chown(&path, d.uid(), d.gid()).step(&step)?;
+        fs::write(&path, b"").step(&step)?;
+        bind(d.path(), &path, MsFlags::MS_BIND).step(&step)?;
     }
     Ok(())
 }
