@@ -16,9 +16,7 @@ use super::cgroups::{self, CgroupError, CgroupManager, Resources};
 use super::channel::Channel;
 use super::cleanup;
 use super::image::{ImageError, ImageStore};
-use super::init::protocol::{
-    CreateConfig, ExecConfig, ExitStatus, Failure, FromInit, RootfsLayers, ToInit,
-};
+use super::init::protocol::{CreateConfig, ExitStatus, Failure, FromInit, RootfsLayers, ToInit};
 use super::launcher::{InitProcess, LaunchError};
 use super::spec::{self as oci, SpecBuildError, SpecContext};
 use super::state::{self, ContainerState, NameError, ProcRef, Status};
@@ -95,7 +93,7 @@ pub struct Container {
     pub pid: i32,
     /// The pty master, with a tty.
     pub pty: Option<OwnedFd>,
-    init: InitProcess,
+    pub(super) init: InitProcess,
 }
 
 impl Runtime {
@@ -261,59 +259,6 @@ impl Runtime {
         })
     }
 
-    /// Start one more process in a running container, like `docker exec`.
-    pub fn exec(
-        &self,
-        target: &str,
-        args: Vec<String>,
-        env: Vec<String>,
-        tty: bool,
-        stdio: StdioSpec,
-    ) -> Result<Container, RuntimeError> {
-        if args.first().is_none_or(|a| a.is_empty()) {
-            return Err(RuntimeError::InvalidSpec(SpecError::empty_command()));
-        }
-        let st = self.find(target)?;
-        let init_ref = st
-            .init
-            .filter(|p| p.is_alive())
-            .ok_or_else(|| RuntimeError::NotRunning(target.to_string()))?;
-        let bundle = Spec::load(self.paths.container(&st.id).join("config.json"))
-            .map_err(|e| RuntimeError::Protocol(format!("config.json: {e}")))?;
-        let mut process = bundle.process().clone().unwrap_or_default();
-        let mut all_env = process.env().clone().unwrap_or_default();
-        all_env.retain(|e| !e.starts_with("TERM="));
-        if tty {
-            all_env.push("TERM=xterm".into());
-        }
-        all_env.extend(env);
-        process
-            .set_args(Some(args))
-            .set_env(Some(all_env))
-            .set_terminal(Some(tty));
-        let cfg = ExecConfig {
-            target_pid: init_ref.pid,
-            target_start_time: init_ref.start_time,
-            process,
-            cgroup_procs: self.cgroups.procs_files(&st.id),
-        };
-        let init = InitProcess::spawn(true)?;
-        let (pid, pty) = match hand_over(&init, ToInit::Exec(Box::new(cfg)), stdio) {
-            Ok(v) => v,
-            Err(e) => {
-                init.reap();
-                return Err(e);
-            }
-        };
-        Ok(Container {
-            id: st.id,
-            name: st.name,
-            pid,
-            pty,
-            init,
-        })
-    }
-
     /// Find a container by name or id (a unique id prefix is enough, as with docker).
     pub fn find(&self, name_or_id: &str) -> Result<ContainerState, RuntimeError> {
         let not_found = || RuntimeError::NotFound(name_or_id.to_string());
@@ -425,7 +370,7 @@ impl Signaller {
 
 /// Send `Create` or `Exec` with the stdio descriptors (our copies close once sent) and wait for
 /// `Created`: the pid and, with a tty, the pty master.
-fn hand_over(
+pub(super) fn hand_over(
     init: &InitProcess,
     msg: ToInit,
     stdio: StdioSpec,

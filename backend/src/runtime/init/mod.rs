@@ -4,18 +4,21 @@
 //! It runs in two stages. The **monitor** ([`monitor`]) stays on the host side: it joins the
 //! cgroup, mounts the overlay root, joins shared namespaces and clones the container's first
 //! process straight into the new ones; then it writes the uid/gid maps, relays `Start` and
-//! signals, waits for the end and tears the container down. The **container** stage
+//! signals ([`watch`]), waits for the end and tears the container down. The **container** stage
 //! ([`container`]) sets the hostname, builds the root ([`rootfs`]), opens the pty, and either
-//! `exec`s the command or stays as a reaping PID 1 ([`reaper`]) above it. [`process`] is the
-//! last step of both `run` and `exec`: credentials, capabilities, `no_new_privs`, `execve`.
+//! `exec`s the command or stays as a reaping PID 1 ([`reaper`]) above it. [`exec`] enters a
+//! running container instead. [`process`] is the last step of both: credentials, capabilities,
+//! `no_new_privs`, `execve`.
 
 pub mod container;
+pub mod exec;
 pub mod monitor;
 pub mod namespaces;
 pub mod process;
 pub mod protocol;
 pub mod reaper;
 pub mod rootfs;
+pub mod watch;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -47,7 +50,7 @@ pub fn main() -> ! {
     let chan = Channel::from_fd(unsafe { OwnedFd::from_raw_fd(0) });
     let code = match chan.recv_with::<ToInit>() {
         Ok(Some((ToInit::Create(cfg), fds))) => monitor::run_create(chan, *cfg, fds),
-        Ok(Some((ToInit::Exec(cfg), fds))) => monitor::run_exec(chan, *cfg, fds),
+        Ok(Some((ToInit::Exec(cfg), fds))) => exec::run_exec(chan, *cfg, fds),
         Ok(Some(_)) => {
             let _ = chan.send(&FromInit::Failed(Failure {
                 step: "init".into(),

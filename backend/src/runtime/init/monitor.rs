@@ -7,11 +7,10 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::chown;
 
 use nix::mount::{mount, MsFlags};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::unshare;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -19,9 +18,10 @@ use nix::unistd::{pipe, Pid};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::namespaces::{self, Plan};
-use super::protocol::{CreateConfig, ExecConfig, ExitStatus, Failure, FromInit, StageMsg};
-use super::{container, process, Step};
+use super::namespaces;
+use super::protocol::{CreateConfig, ExitStatus, Failure, FromInit, StageMsg};
+use super::watch::Watch;
+use super::{container, Step};
 use crate::runtime::channel::Channel;
 use crate::runtime::{cgroups, cleanup, sys};
 
@@ -159,7 +159,7 @@ fn launch_container(
 }
 
 /// Wait for the child's `Ready` and pass `Created` (with the pty master, if any) to the launcher.
-fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Result<(), Failure> {
+pub(super) fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Result<(), Failure> {
     match stage
         .recv_with::<StageMsg>()
         .step("wait for container setup")?
@@ -187,80 +187,6 @@ fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Result<(), Fai
     }
 }
 
-/// `isolab init` for `exec`: enter a running container and start one more process.
-pub fn run_exec(launcher: Channel, cfg: ExecConfig, stdio: Vec<OwnedFd>) -> i32 {
-    let (pid, stage) = match enter_and_fork(&launcher, &cfg, stdio) {
-        Ok(parts) => parts,
-        Err(failure) => {
-            let _ = launcher.send(&FromInit::Failed(failure));
-            return 1;
-        }
-    };
-    let mut watch = Watch::new(launcher, stage, pid);
-    // Without the launcher, end the exec'd process group (it is a session leader).
-    let status = watch.run(|| {
-        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-    });
-    watch.finish(status.unwrap_or(ExitStatus {
-        code: 255,
-        signal: None,
-        oom_killed: false,
-    }));
-    0
-}
-
-fn enter_and_fork(
-    launcher: &Channel,
-    cfg: &ExecConfig,
-    stdio: Vec<OwnedFd>,
-) -> Result<(Pid, Channel), Failure> {
-    sys::set_not_dumpable().step("prctl dumpable")?;
-    if sys::process_start_time(cfg.target_pid) != Some(cfg.target_start_time) {
-        return Err(Failure {
-            step: "find container".into(),
-            message: "the container is no longer running".into(),
-        });
-    }
-    let plan: Plan = namespaces::plan_for_exec(cfg.target_pid)?;
-    // Open the cgroup files now: once in the container's mount namespace their paths are gone.
-    let cgroup_procs = open_procs(&cfg.cgroup_procs)?;
-    namespaces::join(&plan)?;
-    let (ours, theirs) = Channel::pair().step("socketpair")?;
-    // A plain fork: the child is born in the joined PID namespace.
-    let child = match sys::fork_single_threaded().step("fork")? {
-        sys::Forked::Child => {
-            drop(ours);
-            let _ = sys::set_parent_death_signal(libc::SIGKILL);
-            // Wait until the monitor has put us in the container's cgroup.
-            if !matches!(theirs.recv::<StageMsg>(), Ok(Some(StageMsg::Go))) {
-                sys::exit_now(1);
-            }
-            let tty = cfg.process.terminal().unwrap_or(false);
-            let r = process::prepare_stdio(stdio, tty).and_then(|(stdio, master)| {
-                process::set_rlimits(&cfg.process)?;
-                process::report_ready(&theirs, master)?;
-                wait_start(&theirs)?;
-                process::exec(&cfg.process, stdio)
-            });
-            let Err(f) = r;
-            let _ = theirs.send(&StageMsg::Failed(f));
-            sys::exit_now(127)
-        }
-        sys::Forked::Parent(pid) => pid,
-    };
-    drop(theirs);
-    drop(stdio);
-    let ready = join_cgroup(&cgroup_procs, child)
-        .and_then(|()| ours.send(&StageMsg::Go).step("signal exec process"))
-        .and_then(|()| wait_ready(launcher, &ours, child));
-    if let Err(f) = ready {
-        let _ = kill(child, Signal::SIGKILL);
-        let _ = waitpid(child, None);
-        return Err(f);
-    }
-    Ok((child, ours))
-}
-
 /// Block until the monitor says `Start`.
 pub fn wait_start(stage: &Channel) -> Result<(), Failure> {
     match stage.recv::<StageMsg>().step("wait for start")? {
@@ -277,7 +203,7 @@ pub fn wait_start(stage: &Channel) -> Result<(), Failure> {
 }
 
 /// Open the container's `cgroup.procs` files (every v1 hierarchy, or the one v2 folder).
-fn open_procs(paths: &[std::path::PathBuf]) -> Result<Vec<(String, File)>, Failure> {
+pub(super) fn open_procs(paths: &[std::path::PathBuf]) -> Result<Vec<(String, File)>, Failure> {
     paths
         .iter()
         .map(|p| {
@@ -292,7 +218,7 @@ fn open_procs(paths: &[std::path::PathBuf]) -> Result<Vec<(String, File)>, Failu
 }
 
 /// Move `pid` into the container's cgroup.
-fn join_cgroup(procs: &[(String, File)], pid: Pid) -> Result<(), Failure> {
+pub(super) fn join_cgroup(procs: &[(String, File)], pid: Pid) -> Result<(), Failure> {
     use std::io::Write;
     for (name, file) in procs {
         (&*file)
@@ -344,127 +270,4 @@ fn read_reaper_status(mut rd: File) -> Option<ExitStatus> {
         signal: (signal != 0).then_some(signal),
         oom_killed: false,
     })
-}
-
-/// The monitor's event loop: the launcher's requests, the stage's start result, the child's end.
-struct Watch {
-    launcher: Channel,
-    launcher_gone: bool,
-    detached: bool,
-    /// The stage channel while `Start` is pending or its outcome unknown.
-    stage: Option<Channel>,
-    child: Pid,
-}
-
-impl Watch {
-    fn new(launcher: Channel, stage: Channel, child: Pid) -> Watch {
-        Watch {
-            launcher,
-            launcher_gone: false,
-            detached: false,
-            stage: Some(stage),
-            child,
-        }
-    }
-
-    /// Run until the child exits; `abandon` ends the container when the launcher goes away
-    /// without detaching.
-    fn run(&mut self, abandon: impl Fn()) -> Option<ExitStatus> {
-        use super::protocol::ToInit;
-        let pidfd = match sys::pidfd_open(self.child) {
-            Ok(fd) => fd,
-            Err(_) => return wait_blocking(self.child),
-        };
-        let mut start_sent = false;
-        loop {
-            let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            let launcher_at = (!self.launcher_gone).then(|| {
-                fds.push(PollFd::new(self.launcher.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            let stage_at = match (&self.stage, start_sent) {
-                (Some(stage), true) => {
-                    fds.push(PollFd::new(stage.as_fd(), PollFlags::POLLIN));
-                    Some(fds.len() - 1)
-                }
-                _ => None,
-            };
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(nix::Error::EINTR) => continue,
-                Err(_) => return wait_blocking(self.child),
-                Ok(_) => {}
-            }
-            let ready = |i: Option<usize>| {
-                i.and_then(|i| fds[i].revents())
-                    .is_some_and(|r| !r.is_empty())
-            };
-            let (launcher_ready, stage_ready, child_done) =
-                (ready(launcher_at), ready(stage_at), ready(Some(0)));
-            drop(fds);
-            if stage_ready {
-                let stage = self.stage.take().expect("polled stage");
-                match stage.recv::<StageMsg>() {
-                    Ok(Some(StageMsg::Failed(f))) => {
-                        self.send(&FromInit::Failed(f));
-                        let _ = kill(self.child, Signal::SIGKILL);
-                    }
-                    // EOF: the last holder of the stage's end has exec'd the command.
-                    _ => self.send(&FromInit::Started),
-                }
-            }
-            if launcher_ready {
-                match self.launcher.recv::<ToInit>() {
-                    Ok(Some(ToInit::Start)) if !start_sent => {
-                        start_sent = true;
-                        if let Some(stage) = &self.stage {
-                            let _ = stage.send(&StageMsg::Start);
-                        }
-                    }
-                    Ok(Some(ToInit::Signal(sig))) => {
-                        if let Ok(sig) = Signal::try_from(sig) {
-                            let _ = kill(self.child, sig);
-                        }
-                    }
-                    Ok(Some(ToInit::Detach)) => self.detached = true,
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
-                        self.launcher_gone = true;
-                        if !self.detached {
-                            abandon();
-                        }
-                    }
-                }
-            }
-            if child_done {
-                return match waitpid(self.child, None) {
-                    Ok(status) => ExitStatus::from_wait(status),
-                    Err(_) => None,
-                };
-            }
-        }
-    }
-
-    fn send(&mut self, msg: &FromInit) {
-        if !self.launcher_gone && self.launcher.send(msg).is_err() {
-            self.launcher_gone = true;
-        }
-    }
-
-    fn finish(mut self, status: ExitStatus) {
-        self.send(&FromInit::Exited(status));
-    }
-}
-
-fn wait_blocking(child: Pid) -> Option<ExitStatus> {
-    loop {
-        match waitpid(child, None) {
-            Ok(status) => {
-                if let Some(s) = ExitStatus::from_wait(status) {
-                    return Some(s);
-                }
-            }
-            Err(nix::Error::EINTR) => continue,
-            Err(_) => return None,
-        }
-    }
 }

@@ -1,0 +1,136 @@
+//! The helper's event loop while its child runs: the launcher's requests (`Start`, signals,
+//! `Detach`), the child's start result, and its end. Shared by `run` and `exec`.
+
+use std::os::fd::AsFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::protocol::{ExitStatus, FromInit, StageMsg};
+use crate::runtime::channel::Channel;
+use crate::runtime::sys;
+
+/// The monitor's event loop: the launcher's requests, the stage's start result, the child's end.
+pub(super) struct Watch {
+    launcher: Channel,
+    launcher_gone: bool,
+    detached: bool,
+    /// The stage channel while `Start` is pending or its outcome unknown.
+    stage: Option<Channel>,
+    child: Pid,
+}
+
+impl Watch {
+    pub(super) fn new(launcher: Channel, stage: Channel, child: Pid) -> Watch {
+        Watch {
+            launcher,
+            launcher_gone: false,
+            detached: false,
+            stage: Some(stage),
+            child,
+        }
+    }
+
+    /// Run until the child exits; `abandon` ends the container when the launcher goes away
+    /// without detaching.
+    pub(super) fn run(&mut self, abandon: impl Fn()) -> Option<ExitStatus> {
+        use super::protocol::ToInit;
+        let pidfd = match sys::pidfd_open(self.child) {
+            Ok(fd) => fd,
+            Err(_) => return wait_blocking(self.child),
+        };
+        let mut start_sent = false;
+        loop {
+            let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            let launcher_at = (!self.launcher_gone).then(|| {
+                fds.push(PollFd::new(self.launcher.as_fd(), PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let stage_at = match (&self.stage, start_sent) {
+                (Some(stage), true) => {
+                    fds.push(PollFd::new(stage.as_fd(), PollFlags::POLLIN));
+                    Some(fds.len() - 1)
+                }
+                _ => None,
+            };
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => return wait_blocking(self.child),
+                Ok(_) => {}
+            }
+            let ready = |i: Option<usize>| {
+                i.and_then(|i| fds[i].revents())
+                    .is_some_and(|r| !r.is_empty())
+            };
+            let (launcher_ready, stage_ready, child_done) =
+                (ready(launcher_at), ready(stage_at), ready(Some(0)));
+            drop(fds);
+            if stage_ready {
+                let stage = self.stage.take().expect("polled stage");
+                match stage.recv::<StageMsg>() {
+                    Ok(Some(StageMsg::Failed(f))) => {
+                        self.send(&FromInit::Failed(f));
+                        let _ = kill(self.child, Signal::SIGKILL);
+                    }
+                    // EOF: the last holder of the stage's end has exec'd the command.
+                    _ => self.send(&FromInit::Started),
+                }
+            }
+            if launcher_ready {
+                match self.launcher.recv::<ToInit>() {
+                    Ok(Some(ToInit::Start)) if !start_sent => {
+                        start_sent = true;
+                        if let Some(stage) = &self.stage {
+                            let _ = stage.send(&StageMsg::Start);
+                        }
+                    }
+                    Ok(Some(ToInit::Signal(sig))) => {
+                        if let Ok(sig) = Signal::try_from(sig) {
+                            let _ = kill(self.child, sig);
+                        }
+                    }
+                    Ok(Some(ToInit::Detach)) => self.detached = true,
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        self.launcher_gone = true;
+                        if !self.detached {
+                            abandon();
+                        }
+                    }
+                }
+            }
+            if child_done {
+                return match waitpid(self.child, None) {
+                    Ok(status) => ExitStatus::from_wait(status),
+                    Err(_) => None,
+                };
+            }
+        }
+    }
+
+    fn send(&mut self, msg: &FromInit) {
+        if !self.launcher_gone && self.launcher.send(msg).is_err() {
+            self.launcher_gone = true;
+        }
+    }
+
+    pub(super) fn finish(mut self, status: ExitStatus) {
+        self.send(&FromInit::Exited(status));
+    }
+}
+
+fn wait_blocking(child: Pid) -> Option<ExitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Ok(status) => {
+                if let Some(s) = ExitStatus::from_wait(status) {
+                    return Some(s);
+                }
+            }
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
