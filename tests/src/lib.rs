@@ -161,6 +161,9 @@ impl Snapshot {
             }
         }
         for root in cgroup_parents() {
+            if root.is_dir() {
+                s.insert(format!("cgroup parent {}", root.display()));
+            }
             for e in read_dir(&root).into_iter().filter(|e| e.is_dir()) {
                 s.insert(format!("cgroup {}", e.display()));
             }

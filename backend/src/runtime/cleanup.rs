@@ -52,6 +52,9 @@ pub fn teardown_with(
     if let Err(e) = cgroups.remove(id) {
         problems.push(format!("remove cgroup: {e}"));
     }
+    // The last container out removes the `isolab` parent too (a create racing with this makes
+    // it again; a parent that still has a child is never removed).
+    let _ = cgroups.remove_parent_if_empty();
     state::release_names(paths, id);
     for dir in [paths.container(id), paths.layer(id)] {
         if let Err(e) = remove_tree(&dir) {
