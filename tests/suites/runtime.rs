@@ -690,3 +690,25 @@ fn a_device_node_made_inside_cannot_be_opened() {
     );
     t.assert_no_leaks();
 }
+
+#[test]
+fn not_root_gets_a_clear_message() {
+    let t = Isolab::new(BIN);
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "ps",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("must run as root"),
+        "{}",
+        stderr(&out)
+    );
+    t.assert_no_leaks();
+}
