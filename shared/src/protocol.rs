@@ -1,0 +1,271 @@
+//! The WebSocket protocol between the page (or `isolab run --server`) and the server, at `/ws`.
+//!
+//! Control messages are JSON text frames tagged by `type` ([`ClientMsg`], [`ServerMsg`]).
+//! Terminal bytes travel in binary frames ([`Frame`]): one byte of kind, four bytes of terminal
+//! handle (big-endian), then the raw bytes — no base64 and no UTF-8 decoding on the way, so a
+//! multi-byte character split across two reads arrives intact and the terminal puts it together.
+//! `docs/protocol.md` is the reference for both sides.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::ContainerSpec;
+
+/// Bumped on any change a peer must know about; sent in [`ServerMsg::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The request a reply answers: any number the client chose, echoed back.
+pub type Ref = u64;
+
+/// A terminal: one per process with a tty (a container's command, or an `exec`'d shell), chosen
+/// by the server and unique within a session.
+pub type Handle = u32;
+
+/// Client → server control messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Create and start a container; answered by `created` (or `error`).
+    Create {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        spec: Box<ContainerSpec>,
+    },
+    /// Start another process in a running container (a second shell); answered by `created`.
+    Exec {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        /// The container's name or id.
+        container: String,
+        /// Default: `["sh"]`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cmd: Vec<String>,
+    },
+    /// A terminal's size changed.
+    Resize {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        handle: Handle,
+        rows: u16,
+        cols: u16,
+    },
+    /// Send a signal to a terminal's process, by name (`"INT"`, `"TERM"`, `"KILL"`, …).
+    Signal {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        handle: Handle,
+        signal: String,
+    },
+    /// Kill and remove a container; answered by `state`.
+    Remove {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        container: String,
+    },
+    /// Ask for the session's containers; answered by `state`.
+    List {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// The client has written `bytes` more of a terminal's output (flow control).
+    Ack { handle: Handle, bytes: u64 },
+}
+
+impl ClientMsg {
+    /// The `ref` the reply will echo.
+    pub fn reference(&self) -> Option<Ref> {
+        match self {
+            ClientMsg::Create { reference, .. }
+            | ClientMsg::Exec { reference, .. }
+            | ClientMsg::Resize { reference, .. }
+            | ClientMsg::Signal { reference, .. }
+            | ClientMsg::Remove { reference, .. }
+            | ClientMsg::List { reference } => *reference,
+            ClientMsg::Ack { .. } => None,
+        }
+    }
+}
+
+/// Server → client control messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The first message on every connection.
+    Hello {
+        version: u32,
+        limits: Limits,
+        /// The containers this session already has (after a reload or a reconnect), whose
+        /// terminals' last output follows as binary frames.
+        containers: Vec<ContainerInfo>,
+    },
+    /// A container (or an `exec`'d process) runs; its terminal is `handle`.
+    Created {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        container: ContainerInfo,
+        handle: Handle,
+    },
+    /// A terminal's process ended. For a container's main process, the container is gone too.
+    Exited {
+        handle: Handle,
+        /// The container's id.
+        container: String,
+        /// Exit code, or 128 + the signal.
+        code: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+        oom_killed: bool,
+    },
+    /// A request failed, or a frame could not be used.
+    Error {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        /// Stable and machine-readable: see [`codes`], or a spec's own code
+        /// (`invalid_hostname`, `memory_too_small`, …).
+        code: String,
+        message: String,
+        /// The spec field at fault, for a refused `create`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
+    /// The session's containers, in answer to `list` and `remove`, and whenever they change.
+    State {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        containers: Vec<ContainerInfo>,
+    },
+}
+
+impl ServerMsg {
+    /// An `error` reply.
+    pub fn error(reference: Option<Ref>, code: &str, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error {
+            reference,
+            code: code.to_string(),
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+/// Stable error codes of the protocol itself.
+pub mod codes {
+    /// A text frame that is not JSON, or not a message.
+    pub const BAD_MESSAGE: &str = "bad_message";
+    /// A message whose `type` this server does not know.
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    /// A binary frame too short for its header, or of an unknown kind.
+    pub const BAD_FRAME: &str = "bad_frame";
+    /// A frame larger than `limits.max_frame_bytes`.
+    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    /// No container of this session by that name or id.
+    pub const UNKNOWN_CONTAINER: &str = "unknown_container";
+    /// No terminal of this session with that handle.
+    pub const UNKNOWN_HANDLE: &str = "unknown_handle";
+    /// A signal name that is not one of the forwarded signals.
+    pub const UNKNOWN_SIGNAL: &str = "unknown_signal";
+    /// The session has reached a limit (containers, memory).
+    pub const LIMIT_REACHED: &str = "limit_reached";
+    /// The runtime could not do it; the message says which step failed.
+    pub const RUNTIME: &str = "runtime";
+}
+
+/// What the server allows, sent in `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Containers one session may have at once.
+    pub max_containers: u32,
+    /// Memory all of a session's containers may ask for together, in bytes.
+    pub max_session_memory: u64,
+    /// Applied when a spec says nothing.
+    pub default_memory: u64,
+    pub default_cpus: f64,
+    pub default_pids: i64,
+    /// The largest frame the server reads.
+    pub max_frame_bytes: u64,
+    /// The server stops reading a terminal with this many bytes sent and not acknowledged…
+    pub flow_high_bytes: u64,
+    /// …and reads again below this many.
+    pub flow_low_bytes: u64,
+    /// Seconds a session's containers outlive its last connection.
+    pub grace_secs: u64,
+}
+
+/// A container as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub hostname: String,
+    pub cmd: Vec<String>,
+    /// Its terminals: the main process's first, then `exec`'d ones still running.
+    pub handles: Vec<Handle>,
+}
+
+/// What a binary frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// Server → client: bytes a terminal wrote (for a process without a tty: its stdout).
+    Output = 1,
+    /// Client → server: bytes typed into a terminal (or a process's stdin).
+    Input = 2,
+    /// Server → client: a process without a tty wrote these to its stderr.
+    Stderr = 3,
+}
+
+/// The size of a binary frame's header: kind (1 byte) and handle (4 bytes, big-endian).
+pub const FRAME_HEADER: usize = 5;
+
+/// A binary frame, borrowed from the bytes it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub kind: FrameKind,
+    pub handle: Handle,
+    pub data: &'a [u8],
+}
+
+/// Why a binary frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("a binary frame needs {FRAME_HEADER} bytes of header, got {0}")]
+    TooShort(usize),
+    #[error("unknown binary frame kind {0}")]
+    UnknownKind(u8),
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(kind: FrameKind, handle: Handle, data: &'a [u8]) -> Frame<'a> {
+        Frame { kind, handle, data }
+    }
+
+    /// The bytes to send.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FRAME_HEADER + self.data.len());
+        out.push(self.kind as u8);
+        out.extend_from_slice(&self.handle.to_be_bytes());
+        out.extend_from_slice(self.data);
+        out
+    }
+
+    pub fn decode(bytes: &'a [u8]) -> Result<Frame<'a>, FrameError> {
+        if bytes.len() < FRAME_HEADER {
+            return Err(FrameError::TooShort(bytes.len()));
+        }
+        let kind = match bytes[0] {
+            1 => FrameKind::Output,
+            2 => FrameKind::Input,
+            3 => FrameKind::Stderr,
+            other => return Err(FrameError::UnknownKind(other)),
+        };
+        let handle = Handle::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        Ok(Frame {
+            kind,
+            handle,
+            data: &bytes[FRAME_HEADER..],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
