@@ -6,3 +6,5 @@
 
 pub mod cli;
 pub mod runtime;
+pub mod server;
+pub mod session;

@@ -2,6 +2,8 @@
 //! and a leak checker that looks from the host for anything a container left behind (mounts,
 //! cgroups, helper processes, state and layer folders).
 
+pub mod server;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -4,6 +4,7 @@
 mod image;
 mod manage;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the page and its WebSocket (`/ws`): every browser gets its own containers.
+    Serve(serve::ServeArgs),
     /// Run a command in a new container, attached (like `docker run --rm`).
     Run(run::RunArgs),
     /// Run a command in a running container (like `docker exec`).
@@ -121,6 +124,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let paths = cli.paths();
     let rt = || -> Result<Runtime> { Ok(Runtime::new(paths.clone())?) };
     match cli.command {
+        Command::Serve(args) => serve::serve(paths, args),
         Command::Run(args) => run::run(&rt()?, args),
         Command::Exec(args) => manage::exec(&rt()?, args),
         Command::Ps => manage::ps(&rt()?),

@@ -1,0 +1,55 @@
+//! `isolab serve`: the server, on a tokio runtime made here (the rest of the CLI is plain
+//! blocking code).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use isolab_shared::spec::MemorySize;
+
+use crate::runtime::Paths;
+use crate::server::{self, ServerConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The built page (Trunk's output).
+    #[arg(long, default_value = "dist")]
+    dist: PathBuf,
+    /// Containers one session may have at once.
+    #[arg(long, default_value_t = 8)]
+    max_containers: u32,
+    /// Memory a session's containers may ask for together.
+    #[arg(long, default_value = "2g")]
+    session_memory: MemorySize,
+    /// Memory limit of a container whose spec sets none.
+    #[arg(long, default_value = "256m")]
+    default_memory: MemorySize,
+    /// CPUs of a container whose spec sets none.
+    #[arg(long, default_value_t = 1.0)]
+    default_cpus: f64,
+    /// Pids limit of a container whose spec sets none.
+    #[arg(long, default_value_t = 128)]
+    default_pids: i64,
+}
+
+pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
+    let mut limits = server::default_limits();
+    limits.max_containers = args.max_containers;
+    limits.max_session_memory = args.session_memory.bytes();
+    limits.default_memory = args.default_memory.bytes();
+    limits.default_cpus = args.default_cpus;
+    limits.default_pids = args.default_pids;
+    let cfg = ServerConfig {
+        listen: args.listen,
+        dist: args.dist,
+        paths,
+        limits,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("start tokio")?;
+    runtime.block_on(server::serve(cfg))?;
+    Ok(ExitCode::SUCCESS)
+}

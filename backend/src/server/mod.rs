@@ -1,0 +1,119 @@
+//! The server edge (axum): the built page, `/healthz`, and `/ws`, whose connections become
+//! sessions ([`crate::session`]). No runtime work happens here.
+//!
+//! At start-up it removes what a crashed run left (`gc`); on SIGTERM or Ctrl-C it stops taking
+//! connections, ends every session (each removes its containers) and waits for them.
+
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::routing::get;
+use axum::Router;
+use isolab_shared::protocol::Limits;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::ServeDir;
+
+use crate::runtime::container::Runtime;
+use crate::runtime::Paths;
+
+/// What `isolab serve` is told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The built page (`dist/`).
+    pub dist: PathBuf,
+    pub paths: Paths,
+    pub limits: Limits,
+}
+
+/// Shared by every connection.
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: Arc<Runtime>,
+    pub limits: Limits,
+    /// Cancelled on SIGTERM / Ctrl-C: every session ends and removes its containers.
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for their cleanup.
+    pub sessions: TaskTracker,
+}
+
+/// The defaults the issue asks for: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and
+/// 128 pids per container; frames up to 1 MiB; a 512 KiB flow-control window.
+pub fn default_limits() -> Limits {
+    Limits {
+        max_containers: 8,
+        max_session_memory: 2 << 30,
+        default_memory: 256 << 20,
+        default_cpus: 1.0,
+        default_pids: 128,
+        max_frame_bytes: 1 << 20,
+        flow_high_bytes: 512 << 10,
+        flow_low_bytes: 128 << 10,
+        grace_secs: 120,
+    }
+}
+
+pub fn router(state: AppState, dist: PathBuf) -> Router {
+    let page = ServeDir::new(&dist).append_index_html_on_directories(true);
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ws", get(ws::upgrade))
+        .fallback_service(page)
+        .with_state(state)
+}
+
+/// Run until SIGTERM or Ctrl-C; then remove every container and return.
+pub async fn serve(cfg: ServerConfig) -> Result<()> {
+    let paths = cfg.paths.clone();
+    let runtime = tokio::task::spawn_blocking(move || Runtime::new(paths))
+        .await?
+        .context("start the runtime")?;
+    let runtime = Arc::new(runtime);
+    let gc = {
+        let rt = runtime.clone();
+        tokio::task::spawn_blocking(move || rt.gc()).await?
+    };
+    for id in &gc.removed {
+        tracing::info!(container = %id, "removed what a previous run left");
+    }
+    let state = AppState {
+        runtime,
+        limits: cfg.limits.clone(),
+        shutdown: CancellationToken::new(),
+        sessions: TaskTracker::new(),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // The first line on stdout is the URL (tests and scripts read it).
+    println!("isolab: serving on http://{addr}/");
+    let app = router(state.clone(), cfg.dist.clone());
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop_signal().await;
+            tracing::info!("shutting down: removing every container");
+            shutdown.cancel();
+        })
+        .await
+        .context("serve")?;
+    // Upgraded WebSocket connections are not axum's to wait for: wait for the sessions.
+    state.sessions.close();
+    state.sessions.wait().await;
+    Ok(())
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

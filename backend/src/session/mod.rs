@@ -1,0 +1,594 @@
+//! A session: one WebSocket connection and the containers it owns, as one event loop with one
+//! writer. Messages from the socket and events from the session's own tasks (a process ended)
+//! go through `select!`; runtime calls, which block, run on the blocking pool.
+//!
+//! Containers are named per session (`<session tag>-<name>` in the runtime), so two attendees
+//! can both have an `alpha`, and `container:NAME` only reaches the session's own containers.
+//! When the connection ends, the session removes its containers. (Reattaching after a reload,
+//! with a grace period, comes next.)
+
+mod terminal;
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use isolab_shared::protocol::{
+    codes, ClientMsg, ContainerInfo, Frame, FrameKind, Handle, Ref, ServerMsg, PROTOCOL_VERSION,
+};
+use isolab_shared::spec::{ContainerSpec, MemorySize, NsKind, NsMode};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::runtime::container::{Container, CreateOptions, RuntimeError, StdioSpec};
+use crate::runtime::init::protocol::ExitStatus;
+use crate::server::AppState;
+use terminal::{signal_number, spawn_reader, AsyncDescriptor, Flow, Terminal};
+
+/// How long an ended process's output may still take to drain before `exited` is sent.
+const DRAIN: Duration = Duration::from_millis(500);
+/// Outgoing frames queued for the socket writer.
+const OUTGOING: usize = 64;
+
+/// Something the session's own tasks report.
+enum Event {
+    Exited {
+        handle: Handle,
+        status: Result<ExitStatus, String>,
+    },
+}
+
+struct Session {
+    state: AppState,
+    /// Prefixes this session's container names in the runtime.
+    tag: String,
+    out: mpsc::Sender<Message>,
+    events: mpsc::UnboundedSender<Event>,
+    /// By user-facing name.
+    containers: BTreeMap<String, ContainerInfo>,
+    /// Memory granted to each container (by name), counted against the session's limit.
+    granted: BTreeMap<String, u64>,
+    terminals: BTreeMap<Handle, Terminal>,
+    next_handle: Handle,
+    /// The tasks that wait for each process's end.
+    waiters: Vec<JoinHandle<()>>,
+}
+
+pub async fn run(socket: WebSocket, state: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut out_rx) = mpsc::channel::<Message>(OUTGOING);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if sink.send(msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let (events, mut events_rx) = mpsc::unbounded_channel();
+    let mut session = Session {
+        tag: session_tag(),
+        state: state.clone(),
+        out,
+        events,
+        containers: BTreeMap::new(),
+        granted: BTreeMap::new(),
+        terminals: BTreeMap::new(),
+        next_handle: 1,
+        waiters: Vec::new(),
+    };
+    session
+        .send(ServerMsg::Hello {
+            version: PROTOCOL_VERSION,
+            limits: state.limits.clone(),
+            containers: Vec::new(),
+        })
+        .await;
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(msg)) => {
+                    if !session.on_message(msg).await {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            Some(event) = events_rx.recv() => session.on_event(event).await,
+            _ = state.shutdown.cancelled() => break,
+        }
+    }
+    session.close().await;
+    drop(session);
+    let _ = writer.await;
+}
+
+fn session_tag() -> String {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).expect("the kernel's random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Session {
+    async fn send(&self, msg: ServerMsg) {
+        let text = serde_json::to_string(&msg).expect("server messages serialize");
+        let _ = self.out.send(Message::Text(text.into())).await;
+    }
+
+    async fn error(&self, reference: Option<Ref>, code: &str, message: impl Into<String>) {
+        self.send(ServerMsg::error(reference, code, message)).await;
+    }
+
+    /// Handle one frame; `false` ends the session.
+    async fn on_message(&mut self, msg: Message) -> bool {
+        let max = self.state.limits.max_frame_bytes as usize;
+        match msg {
+            Message::Text(text) if text.len() > max => {
+                self.error(None, codes::FRAME_TOO_LARGE, too_large(text.len(), max))
+                    .await
+            }
+            Message::Binary(bytes) if bytes.len() > max => {
+                self.error(None, codes::FRAME_TOO_LARGE, too_large(bytes.len(), max))
+                    .await
+            }
+            Message::Text(text) => match parse(&text) {
+                Ok(msg) => self.on_request(msg).await,
+                Err((code, message)) => self.error(None, code, message).await,
+            },
+            Message::Binary(bytes) => self.on_frame(&bytes).await,
+            Message::Close(_) => return false,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+        true
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) {
+        let frame = match Frame::decode(bytes) {
+            Ok(f) if f.kind == FrameKind::Input => f,
+            Ok(f) => {
+                let message = format!("a client may only send input frames, not {:?}", f.kind);
+                return self.error(None, codes::BAD_FRAME, message).await;
+            }
+            Err(e) => return self.error(None, codes::BAD_FRAME, e.to_string()).await,
+        };
+        let Some(term) = self.terminals.get(&frame.handle) else {
+            let message = format!("no terminal {}", frame.handle);
+            return self.error(None, codes::UNKNOWN_HANDLE, message).await;
+        };
+        // A slow reader inside would block us here; input is small and the pty buffers it.
+        let input = term.input.clone();
+        let data = frame.data.to_vec();
+        tokio::spawn(async move {
+            let _ = input.write_all(&data).await;
+        });
+    }
+
+    async fn on_request(&mut self, msg: ClientMsg) {
+        let reference = msg.reference();
+        match msg {
+            ClientMsg::Create { spec, .. } => self.create(reference, *spec).await,
+            ClientMsg::Exec { container, cmd, .. } => self.exec(reference, &container, cmd).await,
+            ClientMsg::Resize {
+                handle, rows, cols, ..
+            } => match self.terminals.get(&handle) {
+                Some(t) => {
+                    if let Err(e) = t.resize(rows, cols) {
+                        self.error(reference, codes::RUNTIME, format!("resize: {e}"))
+                            .await;
+                    }
+                }
+                None => self.unknown_handle(reference, handle).await,
+            },
+            ClientMsg::Signal { handle, signal, .. } => {
+                match (self.terminals.get(&handle), signal_number(&signal)) {
+                    (Some(t), Some(sig)) => t.signaller.signal(sig),
+                    (None, _) => self.unknown_handle(reference, handle).await,
+                    (_, None) => {
+                        let message = format!("{signal:?} is not a signal a client may send");
+                        self.error(reference, codes::UNKNOWN_SIGNAL, message).await
+                    }
+                }
+            }
+            ClientMsg::Remove { container, .. } => self.remove(reference, &container).await,
+            ClientMsg::List { .. } => self.send_state(reference).await,
+            ClientMsg::Ack { handle, bytes } => {
+                if let Some(t) = self.terminals.get(&handle) {
+                    t.flow.ack(bytes);
+                }
+            }
+        }
+    }
+
+    async fn unknown_handle(&self, reference: Option<Ref>, handle: Handle) {
+        self.error(
+            reference,
+            codes::UNKNOWN_HANDLE,
+            format!("no terminal {handle}"),
+        )
+        .await;
+    }
+
+    async fn send_state(&self, reference: Option<Ref>) {
+        let containers = self.containers.values().cloned().collect();
+        self.send(ServerMsg::State {
+            reference,
+            containers,
+        })
+        .await;
+    }
+
+    /// The runtime's name for a user-facing one.
+    fn runtime_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.tag)
+    }
+
+    /// A container of this session by user-facing name or by id.
+    fn find(&self, name_or_id: &str) -> Option<&ContainerInfo> {
+        self.containers
+            .get(name_or_id)
+            .or_else(|| self.containers.values().find(|c| c.id == name_or_id))
+    }
+
+    async fn create(&mut self, reference: Option<Ref>, mut spec: ContainerSpec) {
+        let limits = &self.state.limits;
+        if self.containers.len() as u32 >= limits.max_containers {
+            let message = format!(
+                "this session already has {} containers",
+                limits.max_containers
+            );
+            return self.error(reference, codes::LIMIT_REACHED, message).await;
+        }
+        spec.memory = spec.memory.or(Some(MemorySize(limits.default_memory)));
+        spec.cpus = spec.cpus.or(Some(limits.default_cpus));
+        spec.pids_limit = spec.pids_limit.or(Some(limits.default_pids));
+        let used: u64 = self.granted.values().sum();
+        let wanted = spec.memory.map_or(0, |m| m.bytes());
+        if used + wanted > limits.max_session_memory {
+            let message = format!(
+                "the session's containers may use {} MiB together; {} MiB are taken",
+                limits.max_session_memory >> 20,
+                used >> 20
+            );
+            return self.error(reference, codes::LIMIT_REACHED, message).await;
+        }
+        if let Err(e) = spec.validate() {
+            return self
+                .spec_error(reference, e.code(), e.field(), e.message())
+                .await;
+        }
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("c{}", self.next_handle));
+        if self.containers.contains_key(&name) {
+            let message = format!("this session already has a container named {name:?}");
+            return self
+                .spec_error(reference, "name_in_use", "name", &message)
+                .await;
+        }
+        // Names and container:NAME references are the session's own.
+        spec.hostname = spec.hostname.or(Some(name.clone()));
+        spec.name = Some(self.runtime_name(&name));
+        for kind in NsKind::ALL {
+            if let NsMode::Container(other) = spec.namespaces.get_mut(kind) {
+                if !self.containers.contains_key(other.as_str()) {
+                    let message = format!("no container named {other:?} in this session");
+                    let field = format!("namespaces.{}", kind.proc_name());
+                    return self
+                        .spec_error(reference, codes::UNKNOWN_CONTAINER, &field, &message)
+                        .await;
+                }
+                *other = format!("{}-{other}", self.tag);
+            }
+        }
+        let tty = spec.tty;
+        let (stdio, pipes) = match stdio_for(tty) {
+            Ok(v) => v,
+            Err(e) => return self.error(reference, codes::RUNTIME, e.to_string()).await,
+        };
+        let rt = self.state.runtime.clone();
+        let created = {
+            let spec = spec.clone();
+            tokio::task::spawn_blocking(move || {
+                let opts = CreateOptions::default();
+                let mut c = rt.create(&spec, &opts, stdio)?;
+                c.start()?;
+                Ok::<Container, RuntimeError>(c)
+            })
+            .await
+        };
+        let container = match created {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return self.runtime_error(reference, e).await,
+            Err(e) => return self.error(reference, codes::RUNTIME, e.to_string()).await,
+        };
+        let info = ContainerInfo {
+            id: container.id.clone(),
+            name: name.clone(),
+            image: spec.image.clone(),
+            hostname: spec.hostname.clone().unwrap_or_default(),
+            cmd: spec.cmd.clone(),
+            handles: Vec::new(),
+        };
+        self.containers.insert(name.clone(), info);
+        self.granted.insert(name.clone(), wanted);
+        let handle = self.attach(container, pipes);
+        if let Some(info) = self.containers.get_mut(&name) {
+            info.handles.push(handle);
+        }
+        let container = self.containers[&name].clone();
+        self.send(ServerMsg::Created {
+            reference,
+            container,
+            handle,
+        })
+        .await;
+    }
+
+    async fn exec(&mut self, reference: Option<Ref>, target: &str, cmd: Vec<String>) {
+        let Some(info) = self.find(target).cloned() else {
+            let message = format!("no container {target:?} in this session");
+            return self
+                .error(reference, codes::UNKNOWN_CONTAINER, message)
+                .await;
+        };
+        let cmd = if cmd.is_empty() {
+            vec!["sh".to_string()]
+        } else {
+            cmd
+        };
+        let rt = self.state.runtime.clone();
+        let id = info.id.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            let mut c = rt.exec(&id, cmd, Vec::new(), true, StdioSpec::Tty)?;
+            c.start()?;
+            Ok::<Container, RuntimeError>(c)
+        })
+        .await;
+        let process = match started {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return self.runtime_error(reference, e).await,
+            Err(e) => return self.error(reference, codes::RUNTIME, e.to_string()).await,
+        };
+        let handle = self.attach(process, None);
+        let Some(info) = self.containers.get_mut(&info.name) else {
+            return;
+        };
+        info.handles.push(handle);
+        let container = info.clone();
+        self.send(ServerMsg::Created {
+            reference,
+            container,
+            handle,
+        })
+        .await;
+    }
+
+    async fn remove(&mut self, reference: Option<Ref>, target: &str) {
+        let Some(info) = self.find(target).cloned() else {
+            let message = format!("no container {target:?} in this session");
+            return self
+                .error(reference, codes::UNKNOWN_CONTAINER, message)
+                .await;
+        };
+        let rt = self.state.runtime.clone();
+        let id = info.id.clone();
+        let removed = tokio::task::spawn_blocking(move || rt.remove(&id)).await;
+        self.forget(&info.name);
+        match removed {
+            Ok(Ok(())) | Ok(Err(RuntimeError::NotFound(_))) => self.send_state(reference).await,
+            Ok(Err(e)) => self.runtime_error(reference, e).await,
+            Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
+        }
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.granted.remove(name);
+        if let Some(info) = self.containers.remove(name) {
+            for h in info.handles {
+                self.terminals.remove(&h);
+            }
+        }
+    }
+
+    /// Start forwarding a created process's output, and watch for its end.
+    fn attach(&mut self, mut process: Container, pipes: Option<Pipes>) -> Handle {
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        let limits = &self.state.limits;
+        let flow = Flow::new(limits.flow_high_bytes, limits.flow_low_bytes);
+        let mut readers = Vec::new();
+        let (input, pty) = match (process.pty.take(), pipes) {
+            (Some(master), _) => {
+                let pty = Arc::new(AsyncDescriptor::new(master).expect("a pty master"));
+                readers.push(spawn_reader(
+                    pty.clone(),
+                    FrameKind::Output,
+                    handle,
+                    flow.clone(),
+                    self.out.clone(),
+                ));
+                (pty.clone(), Some(pty))
+            }
+            (None, Some(p)) => {
+                for (fd, kind) in [(p.stdout, FrameKind::Output), (p.stderr, FrameKind::Stderr)] {
+                    let fd = Arc::new(AsyncDescriptor::new(fd).expect("a pipe"));
+                    readers.push(spawn_reader(
+                        fd,
+                        kind,
+                        handle,
+                        flow.clone(),
+                        self.out.clone(),
+                    ));
+                }
+                (
+                    Arc::new(AsyncDescriptor::new(p.stdin).expect("a pipe")),
+                    None,
+                )
+            }
+            (None, None) => unreachable!("a process has a pty or pipes"),
+        };
+        let signaller = process.signaller().expect("a helper channel");
+        self.terminals.insert(
+            handle,
+            Terminal {
+                container: process.id.clone(),
+                input,
+                pty,
+                flow,
+                signaller,
+            },
+        );
+        // The end: wait (blocking) for the helper's report, let the output drain (a process
+        // left in the background may keep a pty open: the readers get DRAIN, then stop), tell.
+        let events = self.events.clone();
+        self.waiters.push(tokio::spawn(async move {
+            let status = tokio::task::spawn_blocking(move || process.wait())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            for mut reader in readers {
+                if tokio::time::timeout(DRAIN, &mut reader).await.is_err() {
+                    reader.abort();
+                }
+            }
+            let _ = events.send(Event::Exited { handle, status });
+        }));
+        handle
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Exited { handle, status } => {
+                let Some(term) = self.terminals.remove(&handle) else {
+                    return;
+                };
+                let status = status.unwrap_or(ExitStatus {
+                    code: 255,
+                    signal: None,
+                    oom_killed: false,
+                });
+                self.send(ServerMsg::Exited {
+                    handle,
+                    container: term.container.clone(),
+                    code: status.code,
+                    signal: status.signal,
+                    oom_killed: status.oom_killed,
+                })
+                .await;
+                // The main process's end is the container's.
+                let main = self
+                    .containers
+                    .iter()
+                    .find(|(_, c)| c.handles.first() == Some(&handle))
+                    .map(|(name, _)| name.clone());
+                match main {
+                    Some(name) => {
+                        self.forget(&name);
+                        self.send_state(None).await;
+                    }
+                    None => {
+                        for info in self.containers.values_mut() {
+                            info.handles.retain(|h| *h != handle);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn spec_error(&self, reference: Option<Ref>, code: &str, field: &str, message: &str) {
+        self.send(ServerMsg::Error {
+            reference,
+            code: code.to_string(),
+            message: format!("{field}: {message}"),
+            field: Some(field.to_string()),
+        })
+        .await;
+    }
+
+    async fn runtime_error(&self, reference: Option<Ref>, e: RuntimeError) {
+        match &e {
+            RuntimeError::InvalidSpec(s) => {
+                self.spec_error(reference, s.code(), s.field(), s.message())
+                    .await
+            }
+            RuntimeError::Spec(s) => self.error(reference, s.code(), s.to_string()).await,
+            _ => {
+                tracing::warn!(session = %self.tag, "runtime: {e}");
+                self.error(reference, codes::RUNTIME, e.to_string()).await
+            }
+        }
+    }
+
+    /// Remove every container of the session (the connection is gone, or the server stops).
+    async fn close(&mut self) {
+        let ids: Vec<String> = self.containers.values().map(|c| c.id.clone()).collect();
+        let rt = self.state.runtime.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in ids {
+                if let Err(e) = rt.remove(&id) {
+                    tracing::warn!(container = %id, "remove at session end: {e}");
+                }
+            }
+        })
+        .await;
+        self.terminals.clear();
+        self.containers.clear();
+        self.granted.clear();
+        // Every process has ended with its container; their waiters finish at once.
+        for w in self.waiters.drain(..) {
+            let _ = tokio::time::timeout(DRAIN * 4, w).await;
+        }
+    }
+}
+
+fn too_large(len: usize, max: usize) -> String {
+    format!("a frame of {len} bytes is larger than the {max} this server reads")
+}
+
+/// Parse a text frame: a known `type` that does not fit is `bad_message`; an unknown one is
+/// `unknown_type`.
+fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| (codes::BAD_MESSAGE, format!("not JSON: {e}")))?;
+    const KNOWN: [&str; 7] = [
+        "create", "exec", "resize", "signal", "remove", "list", "ack",
+    ];
+    match value.get("type").and_then(|t| t.as_str()) {
+        None => return Err((codes::BAD_MESSAGE, "a message needs a \"type\"".into())),
+        Some(t) if !KNOWN.contains(&t) => {
+            return Err((codes::UNKNOWN_TYPE, format!("unknown message type {t:?}")))
+        }
+        Some(_) => {}
+    }
+    serde_json::from_value(value).map_err(|e| (codes::BAD_MESSAGE, e.to_string()))
+}
+
+/// Our ends of a process's pipes, without a tty.
+struct Pipes {
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+fn stdio_for(tty: bool) -> std::io::Result<(StdioSpec, Option<Pipes>)> {
+    if tty {
+        return Ok((StdioSpec::Tty, None));
+    }
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let (in_r, in_w) = nix::unistd::pipe2(cloexec)?;
+    let (out_r, out_w) = nix::unistd::pipe2(cloexec)?;
+    let (err_r, err_w) = nix::unistd::pipe2(cloexec)?;
+    Ok((
+        StdioSpec::Fds([in_r, out_w, err_w]),
+        Some(Pipes {
+            stdin: in_w,
+            stdout: out_r,
+            stderr: err_r,
+        }),
+    ))
+}

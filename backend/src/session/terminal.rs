@@ -1,0 +1,194 @@
+//! One terminal of a session: the pty master (or, without a tty, the stdin/stdout/stderr pipes)
+//! of a process, read into binary frames under flow control, and written from input frames.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use axum::extract::ws::Message;
+use isolab_shared::protocol::{Frame, FrameKind, Handle};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::runtime::sys;
+
+/// How much a read takes at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Bytes sent and not yet acknowledged by the client. A reader stops above `high` and goes on
+/// once acknowledgements bring it down to `low`.
+pub struct Flow {
+    unacked: watch::Sender<u64>,
+    high: u64,
+    low: u64,
+}
+
+impl Flow {
+    pub fn new(high: u64, low: u64) -> Arc<Flow> {
+        Arc::new(Flow {
+            unacked: watch::Sender::new(0),
+            high,
+            low,
+        })
+    }
+
+    async fn admit(&self) {
+        if *self.unacked.borrow() > self.high {
+            let mut rx = self.unacked.subscribe();
+            let _ = rx.wait_for(|u| *u <= self.low).await;
+        }
+    }
+
+    fn sent(&self, n: u64) {
+        self.unacked.send_modify(|u| *u += n);
+    }
+
+    pub fn ack(&self, n: u64) {
+        self.unacked.send_modify(|u| *u = u.saturating_sub(n));
+    }
+}
+
+/// A descriptor tokio can wait on (set non-blocking).
+pub struct AsyncDescriptor(AsyncFd<OwnedFd>);
+
+impl AsyncDescriptor {
+    pub fn new(fd: OwnedFd) -> io::Result<AsyncDescriptor> {
+        set_nonblocking(&fd)?;
+        // SAFETY: `OwnedFd` is an open descriptor that stays open, and always the same one,
+        // until the `AsyncFd` that owns it is dropped.
+        let registered = unsafe { AsyncFd::register(fd) };
+        Ok(AsyncDescriptor(registered.map_err(|e| e.into_parts().1)?))
+    }
+
+    pub fn raw(&self) -> i32 {
+        self.0.get_ref().as_raw_fd()
+    }
+
+    /// Read some bytes; `Ok(0)` at the end (a pty reports the end as EIO).
+    async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.0.readable().await?;
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from)) {
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut guard = self.0.writable().await?;
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
+                Ok(Ok(n)) => data = &data[n..],
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Copy a descriptor's bytes into frames of `kind` until its end, pausing under flow control.
+pub fn spawn_reader(
+    source: Arc<AsyncDescriptor>,
+    kind: FrameKind,
+    handle: Handle,
+    flow: Arc<Flow>,
+    out: mpsc::Sender<Message>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            flow.admit().await;
+            let n = match source.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            flow.sent(n as u64);
+            let frame = Frame::new(kind, handle, &buf[..n]).encode();
+            if out.send(Message::Binary(frame.into())).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// A terminal's process as the session holds it.
+pub struct Terminal {
+    /// The container's id.
+    pub container: String,
+    /// Where input goes: the pty master, or the stdin pipe.
+    pub input: Arc<AsyncDescriptor>,
+    /// The pty master, for resizing (none without a tty).
+    pub pty: Option<Arc<AsyncDescriptor>>,
+    pub flow: Arc<Flow>,
+    /// Forwards signals to the process through its helper.
+    pub signaller: crate::runtime::container::Signaller,
+}
+
+impl Terminal {
+    pub fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
+        match &self.pty {
+            Some(pty) => sys::set_winsize(pty.raw(), rows, cols),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The signals a client may send, by name.
+pub fn signal_number(name: &str) -> Option<i32> {
+    let name = name.trim_start_matches("SIG");
+    Some(match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "WINCH" => libc::SIGWINCH,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn flow_pauses_above_high_and_resumes_at_low() {
+        let flow = Flow::new(100, 10);
+        flow.sent(150);
+        let waiter = {
+            let flow = flow.clone();
+            tokio::spawn(async move { flow.admit().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "paused above the high mark");
+        flow.ack(100);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "50 is still above the low mark");
+        flow.ack(45);
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("resumed at the low mark")
+            .unwrap();
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_number("INT"), Some(libc::SIGINT));
+        assert_eq!(signal_number("SIGTERM"), Some(libc::SIGTERM));
+        assert_eq!(signal_number("STOP"), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! A real `isolab serve` on a free port, and a WebSocket client speaking its protocol.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use isolab_shared::protocol::{ClientMsg, Frame, FrameKind, Handle, ServerMsg};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::Isolab;
+
+/// A server process; SIGTERM and a wait when dropped.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(isolab: &Isolab) -> Server {
+        let mut child = isolab
+            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start isolab serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill takes a pid and a signal number; the pid is our own child's.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+/// A protocol client: control messages and terminal output, with a timeout on every wait.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Output received but not yet looked at, per handle.
+    pub output: std::collections::BTreeMap<Handle, Vec<u8>>,
+    pub hello: ServerMsg,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        let mut c = Client {
+            ws,
+            output: Default::default(),
+            hello: ServerMsg::State {
+                reference: None,
+                containers: vec![],
+            },
+        };
+        c.hello = c.next_msg().await;
+        c
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let text = serde_json::to_string(msg).unwrap();
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, msg: Message) {
+        self.ws.send(msg).await.unwrap();
+    }
+
+    pub async fn input(&mut self, handle: Handle, text: &str) {
+        let frame = Frame::new(FrameKind::Input, handle, text.as_bytes()).encode();
+        self.ws.send(Message::Binary(frame.into())).await.unwrap();
+    }
+
+    /// The next frame of any kind (binary output is stored and returned as `None`).
+    async fn next_any(&mut self) -> Option<ServerMsg> {
+        let msg = tokio::time::timeout(WAIT, self.ws.next())
+            .await
+            .expect("the server answers in time")
+            .expect("the connection stays open")
+            .expect("a frame");
+        match msg {
+            Message::Text(t) => Some(serde_json::from_str(&t).expect("a server message")),
+            Message::Binary(b) => {
+                let f = Frame::decode(&b).expect("a valid frame");
+                self.output
+                    .entry(f.handle)
+                    .or_default()
+                    .extend_from_slice(f.data);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The next control message, storing output meanwhile.
+    pub async fn next_msg(&mut self) -> ServerMsg {
+        loop {
+            if let Some(m) = self.next_any().await {
+                return m;
+            }
+        }
+    }
+
+    /// Wait until a handle's output contains `needle`; returns all of it so far.
+    pub async fn output_until(&mut self, handle: Handle, needle: &str) -> String {
+        loop {
+            let text = String::from_utf8_lossy(self.output.get(&handle).map_or(&[][..], |v| v))
+                .into_owned();
+            if text.contains(needle) {
+                return text;
+            }
+            self.next_any().await;
+        }
+    }
+
+    /// Read frames for `time` without answering; returns the bytes of output received.
+    pub async fn drain_for(&mut self, time: Duration) -> usize {
+        let until = tokio::time::Instant::now() + time;
+        let mut total = 0;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(until, self.ws.next()).await {
+            if let Message::Binary(b) = msg {
+                total += b.len().saturating_sub(5);
+            }
+        }
+        total
+    }
+}

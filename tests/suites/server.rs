@@ -1,0 +1,310 @@
+//! The web slice's server, through its WebSocket with a real client: containers made, typed
+//! into, resized, exec'd into, and every kind of bad input answered without harm. Needs root.
+
+use std::time::Duration;
+
+use isolab_shared::protocol::{codes, ClientMsg, Frame, FrameKind, ServerMsg};
+use isolab_shared::spec::ContainerSpec;
+use isolab_tests::server::{Client, Server};
+use isolab_tests::Isolab;
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_isolab");
+
+fn shell(name: &str) -> ClientMsg {
+    let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+    spec.name = Some(name.into());
+    spec.tty = true;
+    ClientMsg::Create {
+        reference: Some(1),
+        spec: Box::new(spec),
+    }
+}
+
+/// Create and return the terminal handle, checking the reply.
+async fn create(c: &mut Client, msg: ClientMsg) -> u32 {
+    c.send(&msg).await;
+    match c.next_msg().await {
+        ServerMsg::Created { handle, .. } => handle,
+        other => panic!("expected created, got {other:?}"),
+    }
+}
+
+async fn expect_error(c: &mut Client, code: &str) -> ServerMsg {
+    match c.next_msg().await {
+        e @ ServerMsg::Error { .. } => {
+            let ServerMsg::Error { code: got, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(got, code, "{e:?}");
+            e
+        }
+        other => panic!("expected error {code}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shell_over_the_websocket_answers_resizes_and_execs() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    assert!(
+        matches!(c.hello, ServerMsg::Hello { version: 1, .. }),
+        "{:?}",
+        c.hello
+    );
+    let h = create(&mut c, shell("alpha")).await;
+    c.input(h, "hostname; echo pid=$$\n").await;
+    let out = c.output_until(h, "pid=1").await;
+    assert!(out.contains("alpha"), "{out}");
+    c.send(&ClientMsg::Resize {
+        reference: None,
+        handle: h,
+        rows: 40,
+        cols: 120,
+    })
+    .await;
+    c.input(h, "stty size\n").await;
+    c.output_until(h, "40 120").await;
+    // A second shell in the same container.
+    c.send(&ClientMsg::Exec {
+        reference: Some(2),
+        container: "alpha".into(),
+        cmd: vec![],
+    })
+    .await;
+    let e = match c.next_msg().await {
+        ServerMsg::Created {
+            handle, container, ..
+        } => {
+            assert_eq!(container.handles, vec![h, handle]);
+            handle
+        }
+        other => panic!("{other:?}"),
+    };
+    c.input(e, "hostname; exit 3\n").await;
+    loop {
+        match c.next_msg().await {
+            ServerMsg::Exited { handle, code, .. } if handle == e => {
+                assert_eq!(code, 3);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    assert!(c.output_until(e, "alpha").await.contains("alpha"));
+    // The main shell's exit ends the container.
+    c.input(h, "exit 7\n").await;
+    let mut exited = None;
+    while exited.is_none() {
+        if let ServerMsg::Exited { handle, code, .. } = c.next_msg().await {
+            if handle == h {
+                exited = Some(code);
+            }
+        }
+    }
+    assert_eq!(exited, Some(7));
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_tty_stdout_stderr_and_the_exit_code_come_back() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let spec = ContainerSpec::new(
+        "busybox",
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; exit 4".into(),
+        ],
+    );
+    let h = create(
+        &mut c,
+        ClientMsg::Create {
+            reference: None,
+            spec: Box::new(spec),
+        },
+    )
+    .await;
+    loop {
+        if let ServerMsg::Exited { handle, code, .. } = c.next_msg().await {
+            assert_eq!((handle, code), (h, 4));
+            break;
+        }
+    }
+    // Output and stderr share the handle's buffer in this client; both arrived.
+    let out = String::from_utf8_lossy(&c.output[&h]).into_owned();
+    assert!(out.contains("out") && out.contains("err"), "{out}");
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_an_error_and_harms_nothing() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let h = create(&mut c, shell("keep")).await;
+    c.send_raw(Message::Text("{not json".into())).await;
+    expect_error(&mut c, codes::BAD_MESSAGE).await;
+    c.send_raw(Message::Text(r#"{"type":"explode","ref":4}"#.into()))
+        .await;
+    expect_error(&mut c, codes::UNKNOWN_TYPE).await;
+    c.send(&ClientMsg::Remove {
+        reference: Some(5),
+        container: "ghost".into(),
+    })
+    .await;
+    let e = expect_error(&mut c, codes::UNKNOWN_CONTAINER).await;
+    assert!(
+        matches!(
+            e,
+            ServerMsg::Error {
+                reference: Some(5),
+                ..
+            }
+        ),
+        "ref echoed: {e:?}"
+    );
+    c.send_raw(Message::Binary(
+        Frame::new(FrameKind::Input, 999, b"x").encode().into(),
+    ))
+    .await;
+    expect_error(&mut c, codes::UNKNOWN_HANDLE).await;
+    c.send_raw(Message::Binary(vec![2, 0].into())).await;
+    expect_error(&mut c, codes::BAD_FRAME).await;
+    c.send_raw(Message::Binary(vec![0u8; 10 << 20].into()))
+        .await;
+    expect_error(&mut c, codes::FRAME_TOO_LARGE).await;
+    let mut bad = ContainerSpec::new("busybox", vec!["sh".into()]);
+    bad.hostname = Some("a/b".into());
+    c.send(&ClientMsg::Create {
+        reference: Some(6),
+        spec: Box::new(bad),
+    })
+    .await;
+    let e = expect_error(&mut c, "invalid_hostname").await;
+    assert!(
+        matches!(e, ServerMsg::Error { field: Some(ref f), .. } if f == "hostname"),
+        "{e:?}"
+    );
+    c.send(&ClientMsg::Signal {
+        reference: None,
+        handle: h,
+        signal: "STOP".into(),
+    })
+    .await;
+    expect_error(&mut c, codes::UNKNOWN_SIGNAL).await;
+    // The session's container still works.
+    c.input(h, "echo still-$((40+2))\n").await;
+    c.output_until(h, "still-42").await;
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sessions_have_their_own_names_and_cannot_reach_each_other() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut a = Client::connect(&server.url()).await;
+    let mut b = Client::connect(&server.url()).await;
+    let ha = create(&mut a, shell("alpha")).await;
+    let hb = create(&mut b, shell("alpha")).await;
+    // b cannot join a's namespaces by name, nor remove a's container.
+    let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+    spec.namespaces.pid = "container:ghost".parse().unwrap();
+    b.send(&ClientMsg::Create {
+        reference: None,
+        spec: Box::new(spec),
+    })
+    .await;
+    expect_error(&mut b, codes::UNKNOWN_CONTAINER).await;
+    a.input(ha, "hostname\n").await;
+    b.input(hb, "hostname\n").await;
+    a.output_until(ha, "alpha").await;
+    b.output_until(hb, "alpha").await;
+    b.send(&ClientMsg::Remove {
+        reference: Some(1),
+        container: "alpha".into(),
+    })
+    .await;
+    assert!(matches!(b.next_msg().await, ServerMsg::State { .. }));
+    a.input(ha, "echo a-lives\n").await;
+    a.output_until(ha, "a-lives").await;
+    drop(a);
+    drop(b);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn yes_against_a_client_that_does_not_ack_stops_at_the_window() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let ServerMsg::Hello { limits, .. } = c.hello.clone() else {
+        panic!()
+    };
+    let h = create(&mut c, shell("flood")).await;
+    c.input(h, "yes\n").await;
+    let first = c.drain_for(Duration::from_secs(2)).await as u64;
+    assert!(
+        first >= limits.flow_high_bytes / 2,
+        "output flowed: {first}"
+    );
+    assert!(
+        first <= limits.flow_high_bytes + 64 * 1024,
+        "without acks the server stops near {} bytes, sent {first}",
+        limits.flow_high_bytes
+    );
+    let idle = c.drain_for(Duration::from_millis(500)).await;
+    assert_eq!(idle, 0, "nothing more without an ack");
+    c.send(&ClientMsg::Ack {
+        handle: h,
+        bytes: first,
+    })
+    .await;
+    let more = c.drain_for(Duration::from_millis(500)).await;
+    assert!(more > 0, "an ack lets it flow again");
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_origin_is_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut req = server.url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Origin", "http://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("403"), "{err}");
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_the_connection_or_stopping_the_server_removes_containers() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    create(&mut c, shell("gone")).await;
+    drop(c);
+    t.assert_no_leaks();
+    let mut c = Client::connect(&server.url()).await;
+    create(&mut c, shell("stopped")).await;
+    let status = server.stop();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    t.assert_no_leaks();
+}
