@@ -285,10 +285,9 @@ async fn a_foreign_origin_is_refused() {
     let mut req = server.url().into_client_request().unwrap();
     req.headers_mut()
         .insert("Origin", "http://evil.example".parse().unwrap());
-    let err = tokio_tungstenite::connect_async(req)
-        .await
-        .err()
-        .expect("refused");
+    let Err(err) = tokio_tungstenite::connect_async(req).await else {
+        panic!("a foreign Origin must be refused");
+    };
     assert!(err.to_string().contains("403"), "{err}");
     drop(server);
     t.assert_no_leaks();
