@@ -307,3 +307,49 @@ async fn closing_the_connection_or_stopping_the_server_removes_containers() {
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
     t.assert_no_leaks();
 }
+
+#[test]
+fn isolab_run_over_the_wire_prints_and_exits_like_a_local_run() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let url = server.url();
+    let out = t.run(&[
+        "run",
+        "--server",
+        &url,
+        "--hostname",
+        "alpha",
+        "busybox",
+        "hostname",
+    ]);
+    assert_eq!(isolab_tests::stdout(&out), "alpha\n");
+    assert!(out.status.success());
+    let out = t.run(&[
+        "run",
+        "--server",
+        &url,
+        "busybox",
+        "sh",
+        "-c",
+        "echo oops >&2; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(isolab_tests::stderr(&out), "oops\n");
+    let out = t.run(&[
+        "run",
+        "--server",
+        &url,
+        "--hostname",
+        "a/b",
+        "busybox",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        isolab_tests::stderr(&out).contains("hostname"),
+        "{}",
+        isolab_tests::stderr(&out)
+    );
+    drop(server);
+    t.assert_no_leaks();
+}

@@ -3,6 +3,7 @@
 
 mod image;
 mod manage;
+mod remote;
 mod run;
 mod serve;
 
@@ -93,7 +94,8 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if !nix::unistd::geteuid().is_root() {
+    let remote = matches!(&cli.command, Command::Run(args) if args.server.is_some());
+    if !remote && !nix::unistd::geteuid().is_root() {
         eprintln!("isolab: must run as root (it makes namespaces, cgroups and mounts); try sudo");
         return ExitCode::from(1);
     }
@@ -125,6 +127,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let rt = || -> Result<Runtime> { Ok(Runtime::new(paths.clone())?) };
     match cli.command {
         Command::Serve(args) => serve::serve(paths, args),
+        Command::Run(args) if args.server.is_some() => remote::run(args),
         Command::Run(args) => run::run(&rt()?, args),
         Command::Exec(args) => manage::exec(&rt()?, args),
         Command::Ps => manage::ps(&rt()?),

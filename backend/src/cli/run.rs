@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Time namespace.
     #[arg(long, value_name = "MODE")]
     time: Option<NsMode>,
+    /// Run it on an isolab server instead, through its WebSocket (e.g. ws://127.0.0.1:8080/ws),
+    /// as the docker CLI talks to dockerd.
+    #[arg(long, value_name = "URL")]
+    pub(super) server: Option<String>,
     /// The image (`busybox` is built in).
     image: String,
     /// The command and its arguments (default: sh).
@@ -82,7 +86,7 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn to_spec(&self) -> ContainerSpec {
+    pub(super) fn to_spec(&self) -> ContainerSpec {
         let mut ns = Namespaces::default();
         let pick = |given: &Option<NsMode>, default: &NsMode| {
             given.clone().unwrap_or_else(|| default.clone())

@@ -1,0 +1,106 @@
+//! `isolab run --server URL`: the same run, on a server, through the WebSocket protocol (as the
+//! docker CLI talks to dockerd). Output goes to stdout (and stderr without a tty); with `-t` the
+//! local terminal is in raw mode and every keystroke goes to the container; the exit code is the
+//! container's.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use isolab_shared::protocol::{ClientMsg, Frame, FrameKind, ServerMsg};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::run::RunArgs;
+use crate::runtime::pty::RawMode;
+use crate::runtime::sys;
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("start tokio")?;
+    runtime.block_on(run_remote(args))
+}
+
+async fn run_remote(args: RunArgs) -> Result<ExitCode> {
+    let url = args.server.clone().expect("called with --server");
+    let spec = args.to_spec();
+    let tty = spec.tty;
+    let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .with_context(|| format!("connect to {url}"))?;
+    let (mut sink, mut stream) = ws.split();
+    let create = ClientMsg::Create {
+        reference: Some(1),
+        spec: Box::new(spec),
+    };
+    sink.send(Message::Text(serde_json::to_string(&create)?.into()))
+        .await?;
+    // Keystrokes, read on a plain thread (stdin has no async form that tolerates a terminal).
+    let (keys_tx, mut keys) = mpsc::channel::<Vec<u8>>(16);
+    let mut handle = None;
+    let mut _raw = None;
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else { bail!("the server closed the connection") };
+                match msg.context("read from the server")? {
+                    Message::Text(text) => match serde_json::from_str::<ServerMsg>(&text)? {
+                        ServerMsg::Created { handle: h, .. } if handle.is_none() => {
+                            handle = Some(h);
+                            if tty {
+                                _raw = RawMode::enable(0);
+                                if let Some((rows, cols)) = sys::get_winsize(0) {
+                                    let resize = ClientMsg::Resize { reference: None, handle: h, rows, cols };
+                                    sink.send(Message::Text(serde_json::to_string(&resize)?.into())).await?;
+                                }
+                                spawn_stdin_reader(keys_tx.clone());
+                            }
+                        }
+                        ServerMsg::Exited { handle: h, code, oom_killed, .. } if Some(h) == handle => {
+                            drop(_raw.take());
+                            if oom_killed {
+                                eprintln!("isolab: the container was OOM-killed (it reached its memory limit)");
+                            }
+                            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+                        }
+                        ServerMsg::Error { message, .. } if handle.is_none() => bail!("{message}"),
+                        _ => {}
+                    },
+                    Message::Binary(bytes) => {
+                        let frame = Frame::decode(&bytes)?;
+                        let out: &mut dyn Write = match frame.kind {
+                            FrameKind::Stderr => &mut stderr,
+                            _ => &mut stdout,
+                        };
+                        out.write_all(frame.data)?;
+                        out.flush()?;
+                        let ack = ClientMsg::Ack { handle: frame.handle, bytes: frame.data.len() as u64 };
+                        sink.send(Message::Text(serde_json::to_string(&ack)?.into())).await?;
+                    }
+                    Message::Close(_) => bail!("the server closed the connection"),
+                    _ => {}
+                }
+            }
+            Some(data) = keys.recv() => {
+                if let Some(h) = handle {
+                    let frame = Frame::new(FrameKind::Input, h, &data).encode();
+                    sink.send(Message::Binary(frame.into())).await?;
+                }
+            }
+        }
+    }
+}
+
+fn spawn_stdin_reader(tx: mpsc::Sender<Vec<u8>>) {
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || tx.blocking_send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+}
