@@ -20,9 +20,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server whose sessions end 1 s after their connection (so tests see the cleanup).
     pub fn start(isolab: &Isolab) -> Server {
+        Server::start_with(isolab, &["--grace", "1"])
+    }
+
+    pub fn start_with(isolab: &Isolab, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut child = isolab
-            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .cmd(&args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start isolab serve");
@@ -62,6 +69,8 @@ impl Drop for Server {
 /// A protocol client: control messages and terminal output, with a timeout on every wait.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The session cookie the server set (`isolab_session=…`), to come back with.
+    pub cookie: Option<String>,
     /// Output received but not yet looked at, per handle.
     pub output: std::collections::BTreeMap<Handle, Vec<u8>>,
     pub hello: ServerMsg,
@@ -71,11 +80,30 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        Client::connect_with_cookie(url, None).await
+    }
+
+    /// Connect as the browser that holds `cookie` (as a reload would).
+    pub async fn connect_with_cookie(url: &str, cookie: Option<&str>) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("Cookie", c.parse().unwrap());
+        }
+        let (ws, resp) = tokio_tungstenite::connect_async(req)
             .await
             .expect("connect");
+        let set = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok());
+        let cookie = set
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+            .or(cookie.map(str::to_string));
         let mut c = Client {
             ws,
+            cookie,
             output: Default::default(),
             hello: ServerMsg::State {
                 reference: None,

@@ -353,3 +353,54 @@ fn isolab_run_over_the_wire_prints_and_exits_like_a_local_run() {
     drop(server);
     t.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_reattaches_and_replays_the_scrollback() {
+    let t = Isolab::new(BIN);
+    let server = Server::start_with(&t, &["--grace", "30"]);
+    let mut c = Client::connect(&server.url()).await;
+    let cookie = c.cookie.clone().expect("the server sets a session cookie");
+    assert!(cookie.starts_with("isolab_session="), "{cookie}");
+    let h = create(&mut c, shell("keep")).await;
+    c.input(h, "echo marker-$((6*7))\n").await;
+    c.output_until(h, "marker-42").await;
+    drop(c); // the page reloads
+    let mut c = Client::connect_with_cookie(&server.url(), Some(&cookie)).await;
+    let ServerMsg::Hello { containers, .. } = &c.hello else {
+        panic!("{:?}", c.hello)
+    };
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(containers[0].name, "keep");
+    assert_eq!(containers[0].handles, vec![h]);
+    c.output_until(h, "marker-42").await; // replayed
+    c.input(h, "echo back-again\n").await;
+    c.output_until(h, "back-again").await;
+    // Another browser (no cookie) has its own, empty session.
+    let other = Client::connect(&server.url()).await;
+    assert!(matches!(&other.hello, ServerMsg::Hello { containers, .. } if containers.is_empty()));
+    drop(other);
+    drop(c);
+    drop(server); // SIGTERM removes the session's containers at once, grace or not
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_grace_period_the_containers_are_removed() {
+    let t = Isolab::new(BIN);
+    let server = Server::start_with(&t, &["--grace", "1"]);
+    let mut c = Client::connect(&server.url()).await;
+    let cookie = c.cookie.clone().unwrap();
+    create(&mut c, shell("brief")).await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        t.ok(&["ps"]).lines().count(),
+        2,
+        "still there within the grace"
+    );
+    t.assert_no_leaks(); // waits; the grace ends after 1 s
+    let c = Client::connect_with_cookie(&server.url(), Some(&cookie)).await;
+    assert!(matches!(&c.hello, ServerMsg::Hello { containers, .. } if containers.is_empty()));
+    drop(c);
+    drop(server);
+}

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Pids limit of a container whose spec sets none.
     #[arg(long, default_value_t = 128)]
     default_pids: i64,
+    /// Seconds a session's containers outlive its last connection (a reload reattaches).
+    #[arg(long, default_value_t = 120)]
+    grace: u64,
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
@@ -43,6 +46,7 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
     limits.default_memory = args.default_memory.bytes();
     limits.default_cpus = args.default_cpus;
     limits.default_pids = args.default_pids;
+    limits.grace_secs = args.grace;
     let cfg = ServerConfig {
         listen: args.listen,
         dist: args.dist,

@@ -20,6 +20,7 @@ use tower_http::services::ServeDir;
 
 use crate::runtime::container::Runtime;
 use crate::runtime::Paths;
+use crate::session::registry::Registry;
 
 /// What `isolab serve` is told.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for their cleanup.
     pub sessions: TaskTracker,
+    /// Live sessions by their browser's cookie.
+    pub registry: Arc<Registry>,
 }
 
 /// The defaults the issue asks for: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and
@@ -86,6 +89,7 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
         limits: cfg.limits.clone(),
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
+        registry: Arc::new(Registry::default()),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

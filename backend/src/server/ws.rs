@@ -1,13 +1,14 @@
 //! The `/ws` upgrade: checks the Origin (same origin unless there is none, as from the CLI),
 //! then hands the socket to a new session.
 
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::session;
+use crate::session::registry::{Entry, SessionId};
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -20,12 +21,41 @@ pub async fn upgrade(
     // Frames past the protocol's limit are read (up to this bound) so that the session can
     // answer them with an error instead of losing the connection.
     let cap = (state.limits.max_frame_bytes as usize).saturating_mul(16);
-    ws.max_message_size(cap)
+    // A browser without a (well-formed) session cookie gets a new id with the answer.
+    let known = SessionId::from_headers(&headers);
+    let id = known.clone().unwrap_or_else(SessionId::random);
+    let cookie = id.cookie();
+    let mut response = ws
+        .max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| {
-            let tracker = state.sessions.clone();
-            tracker.track_future(session::run(socket, state))
-        })
+        .on_upgrade(move |socket| attach(socket, state, id));
+    if known.is_none() {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Hand the socket to the browser's live session, or start a new one.
+async fn attach(mut socket: WebSocket, state: AppState, id: SessionId) {
+    loop {
+        match state.registry.entry(&id) {
+            Entry::Existing(tx) => match tx.send(socket).await {
+                Ok(()) => return,
+                // It ended meanwhile: start a new one.
+                Err(returned) => {
+                    socket = returned.0;
+                    state.registry.remove(&id);
+                }
+            },
+            Entry::New(rx) => {
+                let tracker = state.sessions.clone();
+                tracker
+                    .track_future(session::run(socket, state, id, rx))
+                    .await;
+                return;
+            }
+        }
+    }
 }
 
 /// A browser always sends Origin; it must name the host it connected to.

@@ -1,20 +1,27 @@
-//! A session: one WebSocket connection and the containers it owns, as one event loop with one
-//! writer. Messages from the socket and events from the session's own tasks (a process ended)
-//! go through `select!`; runtime calls, which block, run on the blocking pool.
+//! A session: the containers of one browser, kept across reloads and dropped connections, as
+//! one event loop with one writer per connection. Messages from the socket, output from the
+//! terminals and events from the session's own tasks go through `select!`; runtime calls, which
+//! block, run on the blocking pool.
+//!
+//! A browser is known by a random 128-bit id in an HttpOnly, SameSite cookie ([`registry`]). When
+//! its connection drops, the session waits `grace_secs` for it to come back; a new connection
+//! gets `hello` with the session's containers, then each terminal's last 64 KiB. After the grace
+//! (or on server shutdown) the session removes its containers.
 //!
 //! Containers are named per session (`<session tag>-<name>` in the runtime), so two attendees
 //! can both have an `alpha`, and `container:NAME` only reaches the session's own containers.
-//! When the connection ends, the session removes its containers. (Reattaching after a reload,
-//! with a grace period, comes next.)
 
+pub mod registry;
 mod terminal;
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use isolab_shared::protocol::{
     codes, ClientMsg, ContainerInfo, Frame, FrameKind, Handle, Ref, ServerMsg, PROTOCOL_VERSION,
@@ -22,16 +29,21 @@ use isolab_shared::protocol::{
 use isolab_shared::spec::{ContainerSpec, MemorySize, NsKind, NsMode};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 
 use crate::runtime::container::{Container, CreateOptions, RuntimeError, StdioSpec};
 use crate::runtime::init::protocol::ExitStatus;
 use crate::server::AppState;
-use terminal::{signal_number, spawn_reader, AsyncDescriptor, Flow, Terminal};
+use terminal::{signal_number, spawn_reader, AsyncDescriptor, Flow, Output, Scrollback, Terminal};
 
 /// How long an ended process's output may still take to drain before `exited` is sent.
 const DRAIN: Duration = Duration::from_millis(500);
 /// Outgoing frames queued for the socket writer.
 const OUTGOING: usize = 64;
+/// Output chunks queued from the terminals to the session.
+const OUTPUT_QUEUE: usize = 16;
+/// What a reattaching connection is replayed, per terminal.
+const SCROLLBACK: usize = 64 * 1024;
 
 /// Something the session's own tasks report.
 enum Event {
@@ -41,12 +53,66 @@ enum Event {
     },
 }
 
+/// The current connection: its incoming half, and the channel to its writer task.
+struct Connection {
+    incoming: SplitStream<WebSocket>,
+    out: mpsc::Sender<Message>,
+    writer: JoinHandle<()>,
+}
+
+impl Connection {
+    fn open(socket: WebSocket) -> Connection {
+        let (mut sink, incoming) = socket.split();
+        let (out, mut out_rx) = mpsc::channel::<Message>(OUTGOING);
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = out_rx.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        Connection {
+            incoming,
+            out,
+            writer,
+        }
+    }
+
+    /// Let the writer flush what is queued and close.
+    async fn close(self) {
+        drop(self.out);
+        let _ = tokio::time::timeout(DRAIN, self.writer).await;
+    }
+}
+
+/// The next message of the connection, if there is one (pending forever otherwise).
+async fn next_message(conn: &mut Option<Connection>) -> Option<Message> {
+    match conn {
+        Some(c) => match c.incoming.next().await {
+            Some(Ok(msg)) => Some(msg),
+            _ => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The grace timer, if it runs (pending forever otherwise).
+async fn grace_over(grace: &mut Option<Pin<Box<Sleep>>>) {
+    match grace {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
+}
+
 struct Session {
     state: AppState,
     /// Prefixes this session's container names in the runtime.
     tag: String,
-    out: mpsc::Sender<Message>,
+    /// The connection's writer, while one is attached.
+    out: Option<mpsc::Sender<Message>>,
     events: mpsc::UnboundedSender<Event>,
+    output: mpsc::Sender<Output>,
     /// By user-facing name.
     containers: BTreeMap<String, ContainerInfo>,
     /// Memory granted to each container (by name), counted against the session's limit.
@@ -57,65 +123,111 @@ struct Session {
     waiters: Vec<JoinHandle<()>>,
 }
 
-pub async fn run(socket: WebSocket, state: AppState) {
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut out_rx) = mpsc::channel::<Message>(OUTGOING);
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            if sink.send(msg).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+/// Run a session from its first connection until its grace runs out or the server stops.
+/// Later connections of the same browser arrive on `attach`.
+pub async fn run(
+    first: WebSocket,
+    state: AppState,
+    id: registry::SessionId,
+    mut attach: mpsc::Receiver<WebSocket>,
+) {
     let (events, mut events_rx) = mpsc::unbounded_channel();
+    let (output, mut output_rx) = mpsc::channel(OUTPUT_QUEUE);
     let mut session = Session {
-        tag: session_tag(),
+        tag: id.tag(),
         state: state.clone(),
-        out,
+        out: None,
         events,
+        output,
         containers: BTreeMap::new(),
         granted: BTreeMap::new(),
         terminals: BTreeMap::new(),
         next_handle: 1,
         waiters: Vec::new(),
     };
-    session
-        .send(ServerMsg::Hello {
-            version: PROTOCOL_VERSION,
-            limits: state.limits.clone(),
-            containers: Vec::new(),
-        })
-        .await;
+    let grace_period = Duration::from_secs(state.limits.grace_secs);
+    let mut conn = Some(Connection::open(first));
+    session.greet(conn.as_ref()).await;
+    let mut grace: Option<Pin<Box<Sleep>>> = None;
     loop {
         tokio::select! {
-            msg = stream.next() => match msg {
-                Some(Ok(msg)) => {
-                    if !session.on_message(msg).await {
-                        break;
-                    }
+            // Output before events: a process's last bytes go out before its `exited`.
+            biased;
+            Some(socket) = attach.recv() => {
+                // A reload or a second tab: the newest connection wins.
+                if let Some(old) = conn.take() {
+                    old.close().await;
                 }
-                _ => break,
-            },
+                conn = Some(Connection::open(socket));
+                grace = None;
+                session.greet(conn.as_ref()).await;
+            }
+            Some(out) = output_rx.recv() => session.on_output(out).await,
             Some(event) = events_rx.recv() => session.on_event(event).await,
+            msg = next_message(&mut conn) => {
+                let keep = match msg {
+                    Some(msg) => session.on_message(msg).await,
+                    None => false,
+                };
+                if !keep {
+                    if let Some(c) = conn.take() {
+                        session.out = None;
+                        c.close().await;
+                    }
+                    grace = Some(Box::pin(tokio::time::sleep(grace_period)));
+                }
+            }
+            _ = grace_over(&mut grace) => break,
             _ = state.shutdown.cancelled() => break,
         }
     }
+    state.registry.remove(&id);
     session.close().await;
-    drop(session);
-    let _ = writer.await;
-}
-
-fn session_tag() -> String {
-    let mut bytes = [0u8; 4];
-    getrandom::fill(&mut bytes).expect("the kernel's random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    session.out = None;
+    if let Some(c) = conn.take() {
+        c.close().await;
+    }
 }
 
 impl Session {
     async fn send(&self, msg: ServerMsg) {
         let text = serde_json::to_string(&msg).expect("server messages serialize");
-        let _ = self.out.send(Message::Text(text.into())).await;
+        if let Some(out) = &self.out {
+            let _ = out.send(Message::Text(text.into())).await;
+        }
+    }
+
+    /// A (re)attached connection: `hello` with the session's containers, then each
+    /// terminal's scrollback, from which its flow control starts again.
+    async fn greet(&mut self, conn: Option<&Connection>) {
+        self.out = conn.map(|c| c.out.clone());
+        self.send(ServerMsg::Hello {
+            version: PROTOCOL_VERSION,
+            limits: self.state.limits.clone(),
+            containers: self.containers.values().cloned().collect(),
+        })
+        .await;
+        let Some(out) = self.out.clone() else { return };
+        for (handle, term) in &self.terminals {
+            let replay = term.scrollback.contents();
+            term.flow.reset(replay.len() as u64);
+            if !replay.is_empty() {
+                let frame = Frame::new(FrameKind::Output, *handle, &replay).encode();
+                let _ = out.send(Message::Binary(frame.into())).await;
+            }
+        }
+    }
+
+    /// Output from a terminal: kept for a later reattach, and sent on if connected.
+    async fn on_output(&mut self, output: Output) {
+        let Some(term) = self.terminals.get_mut(&output.handle) else {
+            return;
+        };
+        term.scrollback.push(&output.data);
+        if let Some(out) = &self.out {
+            let frame = Frame::new(output.kind, output.handle, &output.data).encode();
+            let _ = out.send(Message::Binary(frame.into())).await;
+        }
     }
 
     async fn error(&self, reference: Option<Ref>, code: &str, message: impl Into<String>) {
@@ -409,7 +521,7 @@ impl Session {
                     FrameKind::Output,
                     handle,
                     flow.clone(),
-                    self.out.clone(),
+                    self.output.clone(),
                 ));
                 (pty.clone(), Some(pty))
             }
@@ -421,7 +533,7 @@ impl Session {
                         kind,
                         handle,
                         flow.clone(),
-                        self.out.clone(),
+                        self.output.clone(),
                     ));
                 }
                 (
@@ -440,6 +552,7 @@ impl Session {
                 pty,
                 flow,
                 signaller,
+                scrollback: Scrollback::new(SCROLLBACK),
             },
         );
         // The end: wait (blocking) for the helper's report, let the output drain (a process

@@ -5,8 +5,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
-use axum::extract::ws::Message;
-use isolab_shared::protocol::{Frame, FrameKind, Handle};
+use isolab_shared::protocol::{FrameKind, Handle};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -47,6 +46,45 @@ impl Flow {
     pub fn ack(&self, n: u64) {
         self.unacked.send_modify(|u| *u = u.saturating_sub(n));
     }
+
+    /// A new connection starts from what it is sent now (the replayed scrollback).
+    pub fn reset(&self, n: u64) {
+        self.unacked.send_replace(n);
+    }
+}
+
+/// The last bytes a terminal wrote, replayed to a connection that reattaches.
+pub struct Scrollback {
+    bytes: std::collections::VecDeque<u8>,
+    cap: usize,
+}
+
+impl Scrollback {
+    pub fn new(cap: usize) -> Scrollback {
+        Scrollback {
+            bytes: std::collections::VecDeque::with_capacity(cap),
+            cap,
+        }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        let data = &data[data.len().saturating_sub(self.cap)..];
+        let overflow = (self.bytes.len() + data.len()).saturating_sub(self.cap);
+        self.bytes.drain(..overflow);
+        self.bytes.extend(data);
+    }
+
+    pub fn contents(&self) -> Vec<u8> {
+        self.bytes.iter().copied().collect()
+    }
+}
+
+/// Output read from a terminal, on its way to the session (which keeps the scrollback and
+/// forwards it to the connection, if there is one).
+pub struct Output {
+    pub handle: Handle,
+    pub kind: FrameKind,
+    pub data: Vec<u8>,
 }
 
 /// A descriptor tokio can wait on (set non-blocking).
@@ -98,13 +136,13 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Copy a descriptor's bytes into frames of `kind` until its end, pausing under flow control.
+/// Read a descriptor until its end into [`Output`]s of `kind`, pausing under flow control.
 pub fn spawn_reader(
     source: Arc<AsyncDescriptor>,
     kind: FrameKind,
     handle: Handle,
     flow: Arc<Flow>,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Output>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; READ_CHUNK];
@@ -115,8 +153,8 @@ pub fn spawn_reader(
                 Ok(n) => n,
             };
             flow.sent(n as u64);
-            let frame = Frame::new(kind, handle, &buf[..n]).encode();
-            if out.send(Message::Binary(frame.into())).await.is_err() {
+            let data = buf[..n].to_vec();
+            if out.send(Output { handle, kind, data }).await.is_err() {
                 break;
             }
         }
@@ -134,6 +172,7 @@ pub struct Terminal {
     pub flow: Arc<Flow>,
     /// Forwards signals to the process through its helper.
     pub signaller: crate::runtime::container::Signaller,
+    pub scrollback: Scrollback,
 }
 
 impl Terminal {
@@ -183,6 +222,18 @@ mod tests {
             .await
             .expect("resumed at the low mark")
             .unwrap();
+    }
+
+    #[test]
+    fn scrollback_keeps_the_last_bytes() {
+        let mut s = Scrollback::new(4);
+        s.push(b"ab");
+        s.push(b"cdef");
+        assert_eq!(s.contents(), b"cdef");
+        s.push(b"123456");
+        assert_eq!(s.contents(), b"3456");
+        s.push(b"x");
+        assert_eq!(s.contents(), b"456x");
     }
 
     #[test]
