@@ -1,5 +1,8 @@
 //! Project chores, run as `cargo xtask <command>` (an alias in .cargo/config.toml).
 //!
+//! `cargo xtask run` and `cargo xtask test` are the README's two commands: each runs `setup`,
+//! builds the page and the server, then serves (`run`) or runs every test (`test`).
+//!
 //! `cargo xtask setup` installs what isolab needs on a fresh Debian 12 machine that has only
 //! rustup's stable toolchain, and does nothing (quickly) when everything is there. Each step
 //! prints one line; a failure names its step. The steps, in order:
@@ -10,6 +13,7 @@
 //! 4. the page's npm packages.
 
 mod apt;
+mod build;
 mod cmd;
 mod npm;
 mod tools;
@@ -46,6 +50,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Chore {
+    /// Set up, build page and server (release), and serve (arguments go to `isolab serve`,
+    /// e.g. `cargo xtask run -- --listen 0.0.0.0:8080`)
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve_args: Vec<String>,
+    },
+    /// Set up, build the page, and run every test, unit to browser
+    Test,
     /// Install what the project needs (Debian packages, wasm32 std, trunk, wasm-bindgen, npm)
     Setup {
         /// How to get the wasm32 std
@@ -60,7 +72,12 @@ enum Chore {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let root = repo_root();
     let result = match cli.command {
+        Chore::Run { serve_args } => {
+            setup(wasm_std::Choice::Auto, None).and_then(|()| build::run(&root, &serve_args))
+        }
+        Chore::Test => setup(wasm_std::Choice::Auto, None).and_then(|()| build::test(&root)),
         Chore::Setup {
             wasm_route,
             wasm_bindgen_version,
@@ -69,7 +86,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("setup: error: {err:#}");
+            eprintln!("xtask: error: {err:#}");
             ExitCode::FAILURE
         }
     }
