@@ -404,3 +404,31 @@ async fn after_the_grace_period_the_containers_are_removed() {
     drop(c);
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_namespaces_are_refused_for_attendees_with_the_field_named() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+    spec.namespaces.net = "host".parse().unwrap();
+    c.send(&ClientMsg::Create {
+        reference: Some(3),
+        spec: Box::new(spec),
+    })
+    .await;
+    let e = expect_error(&mut c, "host_namespace_not_allowed").await;
+    assert!(
+        matches!(&e, ServerMsg::Error { field: Some(f), reference: Some(3), .. } if f == "namespaces.net"),
+        "{e:?}"
+    );
+    // Keystrokes typed fast arrive in order.
+    let h = create(&mut c, shell("order")).await;
+    for ch in "echo in-order-$((1+1))\n".chars() {
+        c.input(h, &ch.to_string()).await;
+    }
+    c.output_until(h, "in-order-2").await;
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}

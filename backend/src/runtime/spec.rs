@@ -102,6 +102,23 @@ pub enum SpecBuildError {
 }
 
 impl SpecBuildError {
+    /// The spec field at fault, as `SpecError::field` names it.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            SpecBuildError::Invalid(e) => Some(e.field().to_string()),
+            SpecBuildError::HostNotAllowed { kind }
+            | SpecBuildError::UnknownContainer { kind, .. } => {
+                Some(format!("namespaces.{}", kind.proc_name()))
+            }
+            SpecBuildError::NoUidBase | SpecBuildError::UidBaseTooHigh(_) => {
+                Some("namespaces.user".to_string())
+            }
+            SpecBuildError::TooManyCpus { .. } => Some("cpus".to_string()),
+            SpecBuildError::TooMuchMemory { .. } => Some("memory".to_string()),
+            SpecBuildError::InvalidId(_) => None,
+        }
+    }
+
     /// Stable machine-readable code (the [`SpecError::code`] for invalid specs).
     pub fn code(&self) -> &'static str {
         match self {

@@ -270,12 +270,12 @@ impl Session {
             let message = format!("no terminal {}", frame.handle);
             return self.error(None, codes::UNKNOWN_HANDLE, message).await;
         };
-        // A slow reader inside would block us here; input is small and the pty buffers it.
-        let input = term.input.clone();
-        let data = frame.data.to_vec();
-        tokio::spawn(async move {
-            let _ = input.write_all(&data).await;
-        });
+        // In order, through the terminal's own writer: a process that does not read its
+        // input must not block the session, so a full queue is an error, not a wait.
+        if term.input.try_send(frame.data.to_vec()).is_err() {
+            let message = format!("terminal {} is not reading its input", frame.handle);
+            self.error(None, codes::RUNTIME, message).await;
+        }
     }
 
     async fn on_request(&mut self, msg: ClientMsg) {
@@ -544,6 +544,7 @@ impl Session {
             (None, None) => unreachable!("a process has a pty or pipes"),
         };
         let signaller = process.signaller().expect("a helper channel");
+        let input = spawn_writer(input);
         self.terminals.insert(
             handle,
             Terminal {
@@ -629,7 +630,15 @@ impl Session {
                 self.spec_error(reference, s.code(), s.field(), s.message())
                     .await
             }
-            RuntimeError::Spec(s) => self.error(reference, s.code(), s.to_string()).await,
+            RuntimeError::Spec(s) => {
+                self.send(ServerMsg::Error {
+                    reference,
+                    code: s.code().to_string(),
+                    message: s.to_string(),
+                    field: s.field(),
+                })
+                .await
+            }
             _ => {
                 tracing::warn!(session = %self.tag, "runtime: {e}");
                 self.error(reference, codes::RUNTIME, e.to_string()).await
@@ -679,6 +688,22 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
         Some(_) => {}
     }
     serde_json::from_value(value).map_err(|e| (codes::BAD_MESSAGE, e.to_string()))
+}
+
+/// Input frames queued for one terminal.
+const INPUT_QUEUE: usize = 256;
+
+/// One writer per terminal, so keystrokes arrive in the order they were typed.
+fn spawn_writer(target: Arc<AsyncDescriptor>) -> mpsc::Sender<Vec<u8>> {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
+    tokio::spawn(async move {
+        while let Some(data) = rx.recv().await {
+            if target.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
 }
 
 /// Our ends of a process's pipes, without a tty.

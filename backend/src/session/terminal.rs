@@ -165,8 +165,9 @@ pub fn spawn_reader(
 pub struct Terminal {
     /// The container's id.
     pub container: String,
-    /// Where input goes: the pty master, or the stdin pipe.
-    pub input: Arc<AsyncDescriptor>,
+    /// Where input goes (in order, by the terminal's writer task): the pty master, or the
+    /// stdin pipe.
+    pub input: mpsc::Sender<Vec<u8>>,
     /// The pty master, for resizing (none without a tty).
     pub pty: Option<Arc<AsyncDescriptor>>,
     pub flow: Arc<Flow>,
