@@ -1,9 +1,12 @@
-//! The isolab page (Yew, built by Trunk). It arrives with the web-slice issue; until then this
-//! crate only proves that the shared protocol types compile for the page's side too.
+//! Entry point of the page (Trunk builds this bin for wasm32).
 
-use isolab_shared::spec::ContainerSpec;
-
+#[cfg(target_arch = "wasm32")]
 fn main() {
-    let spec = ContainerSpec::new("busybox", vec!["sh".to_string()]);
-    println!("{}", spec.image);
+    isolab_frontend::start();
+}
+
+/// On the host the crate only exists for its unit tests.
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("isolab-frontend is the browser page: build it with `trunk build` (see Trunk.toml)");
 }

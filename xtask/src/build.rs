@@ -52,13 +52,14 @@ pub fn run(root: &Path, serve_args: &[String]) -> Result<()> {
 /// Build the page (the browser test serves it) and run every test of the workspace.
 pub fn test(root: &Path) -> Result<()> {
     page(root)?;
-    println!("xtask: cargo test (unit, privileged, WebSocket and browser suites)");
+    println!("xtask: cargo test (unit tests, the page's state natively, the privileged and WebSocket suites)");
     cmd::run(cmd::cargo().arg("test").current_dir(root))?;
-    if root.join("frontend/src/lib.rs").exists() {
-        println!("xtask: cargo test -p isolab-frontend (the page's state, natively)");
+    if root.join("dist/index.html").exists() {
+        println!("xtask: the page in headless chromium (node --test tests/browser/)");
         cmd::run(
-            cmd::cargo()
-                .args(["test", "-p", "isolab-frontend"])
+            Command::new("node")
+                .args(["--test", "tests/browser/"])
+                .env("ISOLAB_BIN", root.join("target/debug/isolab"))
                 .current_dir(root),
         )?;
     }

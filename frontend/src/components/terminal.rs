@@ -1,0 +1,158 @@
+//! One terminal: an xterm.js instance for a handle. Keystrokes go out as input frames; its
+//! size follows its box (a `ResizeObserver` runs the fit addon, and a changed size is sent as
+//! `resize`); output reaches it through `screens.rs`. Once its process ended it shows how, stops
+//! sending, and can be closed.
+//!
+//! No key handler of our own: xterm.js's selection, the browser's paste (Ctrl+Shift+V,
+//! right-click → Paste) and copy (right-click → Copy) work as they do by default.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use isolab_shared::protocol::{ClientMsg, Handle};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlElement, ResizeObserver};
+use yew::prelude::*;
+
+use crate::app::{use_session, Link};
+use crate::bindings::{terminal_options, XtermDisposable, XtermFitAddon, XtermTerminal};
+use crate::state::{Action, Exit};
+
+#[derive(Properties, PartialEq)]
+pub struct TerminalProps {
+    pub handle: Handle,
+    pub title: AttrValue,
+    pub exit: Option<Exit>,
+}
+
+#[function_component]
+pub fn TerminalPane(props: &TerminalProps) -> Html {
+    let session = use_session();
+    let host = use_node_ref();
+    // Read by the terminal's callbacks: nothing is sent for an ended process.
+    let alive = use_mut_ref(|| true);
+    *alive.borrow_mut() = props.exit.is_none();
+    {
+        let link = session.link.clone();
+        let host = host.clone();
+        let alive = alive.clone();
+        use_effect_with(props.handle, move |&handle| {
+            let mounted = Mounted::new(link, &host, handle, alive);
+            move || drop(mounted)
+        });
+    }
+
+    let status = props.exit.as_ref().map(|exit| {
+        let handle = props.handle;
+        let session = session.clone();
+        let close = Callback::from(move |_| session.dispatch(Action::ClosePane(handle)));
+        html! {
+            <>
+                <span class={classes!("badge", if exit.success() { "done" } else { "failed" })}>
+                    { exit.describe() }
+                </span>
+                <button class="link" onclick={close} title="close this terminal">{ "×" }</button>
+            </>
+        }
+    });
+
+    html! {
+        <section class={classes!("pane", props.exit.is_some().then_some("ended"))}
+            data-handle={props.handle.to_string()}>
+            <header class="pane-head">
+                <span class="pane-title">{ &props.title }</span>
+                { status }
+            </header>
+            <div class="xterm-host" ref={host}></div>
+        </section>
+    }
+}
+
+/// A terminal on the page and what it holds on to; dropping it takes it all down.
+struct Mounted {
+    link: Rc<Link>,
+    handle: Handle,
+    token: u64,
+    term: XtermTerminal,
+    observer: ResizeObserver,
+    data_subscription: XtermDisposable,
+    _on_data: Closure<dyn FnMut(String)>,
+    _on_resize: Closure<dyn FnMut()>,
+}
+
+impl Mounted {
+    fn new(
+        link: Rc<Link>,
+        host: &NodeRef,
+        handle: Handle,
+        alive: Rc<RefCell<bool>>,
+    ) -> Option<Mounted> {
+        let element = host.cast::<HtmlElement>()?;
+        let term = XtermTerminal::new(&terminal_options());
+        let fit = XtermFitAddon::new();
+        term.load_addon(&fit);
+        term.open(&element);
+
+        let on_data = {
+            let link = Rc::downgrade(&link);
+            let alive = alive.clone();
+            Closure::<dyn FnMut(String)>::new(move |text: String| {
+                if let (true, Some(link)) = (*alive.borrow(), link.upgrade()) {
+                    link.input(handle, text.as_bytes());
+                }
+            })
+        };
+        let data_subscription = term.on_data(&on_data);
+
+        // Fit to the box; tell the server only when rows or columns really changed.
+        let refit = {
+            let link = Rc::downgrade(&link);
+            let term = term.clone();
+            let sent = Cell::new((0u16, 0u16));
+            move || {
+                fit.fit();
+                let size = (term.rows(), term.cols());
+                if size == sent.get() || !*alive.borrow() {
+                    return;
+                }
+                let Some(link) = link.upgrade() else { return };
+                let (rows, cols) = size;
+                if link.send(&ClientMsg::Resize {
+                    reference: None,
+                    handle,
+                    rows,
+                    cols,
+                }) {
+                    sent.set(size);
+                }
+            }
+        };
+        refit();
+        let on_resize = Closure::<dyn FnMut()>::new(refit);
+        let observer = ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok()?;
+        observer.observe(&element);
+
+        let token = link.screens.attach(handle, term.clone());
+        term.focus();
+        Some(Mounted {
+            link,
+            handle,
+            token,
+            term,
+            observer,
+            data_subscription,
+            _on_data: on_data,
+            _on_resize: on_resize,
+        })
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+        self.data_subscription.dispose();
+        self.link.screens.detach(self.handle, self.token);
+        self.term.dispose();
+    }
+}

@@ -1,0 +1,454 @@
+//! The page's one state machine: the connection, the session's containers (cards), their
+//! terminals (panes), and which request each pending `ref` came from, so that a reply lands
+//! next to what caused it.
+//!
+//! Plain data and a pure [`AppState::apply`]; `Reducible` wraps it for Yew. Terminal bytes
+//! never pass through here (they go straight to xterm.js, see `screens.rs`).
+
+use std::rc::Rc;
+
+use isolab_shared::protocol::{ContainerInfo, Handle, Limits, Ref, ServerMsg};
+use yew::Reducible;
+
+/// The WebSocket's state as the page shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Conn {
+    #[default]
+    Connecting,
+    Open,
+    Closed,
+}
+
+impl Conn {
+    pub fn label(self) -> &'static str {
+        match self {
+            Conn::Connecting => "connecting",
+            Conn::Open => "open",
+            Conn::Closed => "closed",
+        }
+    }
+}
+
+/// What a request was for: its reply (matched by `ref`) is shown there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The create form.
+    Create,
+    /// A card's `+ shell` button (the container's id).
+    Exec(String),
+    /// A card's remove button (the container's id).
+    Remove(String),
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// docker's code: the exit code, or 128 + the signal.
+    pub code: i32,
+    pub signal: Option<i32>,
+    pub oom_killed: bool,
+}
+
+impl Exit {
+    pub fn describe(&self) -> String {
+        match (self.oom_killed, self.signal) {
+            (true, _) => format!("killed: out of memory (code {})", self.code),
+            (false, Some(sig)) => format!("killed by signal {sig} (code {})", self.code),
+            (false, None) => format!("exited with code {}", self.code),
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// An `error` reply, as shown next to what caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+    /// The spec field at fault (`hostname`, `namespaces.net`, `cmd[0]`, ...).
+    pub field: Option<String>,
+}
+
+impl Problem {
+    /// A refused `create` names its field; some server checks only say it in the message
+    /// (`"namespaces.net: sharing the host's net namespace is not allowed"`). Takes the field
+    /// from there when it is one of the spec's, and drops the prefix the field already says.
+    pub fn located(mut self) -> Problem {
+        let Some((prefix, rest)) = self.message.split_once(": ") else {
+            return self;
+        };
+        let base = prefix.split('[').next().unwrap_or(prefix);
+        let is_spec_field = SPEC_FIELDS.contains(&base) || prefix.starts_with("namespaces.");
+        match &self.field {
+            Some(field) if field == prefix => {}
+            None if is_spec_field => self.field = Some(prefix.to_string()),
+            _ => return self,
+        }
+        self.message = rest.to_string();
+        self
+    }
+}
+
+/// The fields of a `ContainerSpec` (as named in a refused spec's `field`).
+const SPEC_FIELDS: [&str; 11] = [
+    "image",
+    "name",
+    "hostname",
+    "cmd",
+    "env",
+    "workdir",
+    "tty",
+    "memory",
+    "cpus",
+    "pids_limit",
+    "init",
+];
+
+/// A container of this session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    pub info: ContainerInfo,
+    /// Set when its main process ended (the server has then removed it).
+    pub exit: Option<Exit>,
+    /// A request about it is in flight.
+    pub busy: bool,
+    pub error: Option<Problem>,
+}
+
+impl Card {
+    pub fn running(&self) -> bool {
+        self.exit.is_none()
+    }
+}
+
+/// A terminal on screen: one per handle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pane {
+    pub handle: Handle,
+    /// The container's id.
+    pub container: String,
+    pub title: String,
+    pub exit: Option<Exit>,
+}
+
+impl Pane {
+    /// A key unique across reconnections (the server numbers handles per connection).
+    pub fn key(&self, session: u32) -> String {
+        format!("{session}-{}", self.handle)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppState {
+    pub conn: Conn,
+    /// Bumped on every `hello`: handles start again with each connection.
+    pub session: u32,
+    pub limits: Option<Limits>,
+    pub cards: Vec<Card>,
+    pub panes: Vec<Pane>,
+    /// Requests waiting for their reply.
+    pub pending: Vec<(Ref, Origin)>,
+    /// A `create` is in flight.
+    pub creating: bool,
+    /// The last refused `create`.
+    pub form_error: Option<Problem>,
+    /// Something that belongs to no request (a lost connection, an error without `ref`).
+    pub notice: Option<String>,
+    /// Terminals side by side: 1 or 2.
+    pub columns: u8,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState {
+            conn: Conn::Connecting,
+            session: 0,
+            limits: None,
+            cards: Vec::new(),
+            panes: Vec::new(),
+            pending: Vec::new(),
+            creating: false,
+            form_error: None,
+            notice: None,
+            columns: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Connecting,
+    Closed,
+    /// A request went out with this `ref`.
+    Sent {
+        reference: Ref,
+        origin: Origin,
+    },
+    Received(ServerMsg),
+    /// Forget an exited container and its terminals.
+    Dismiss(String),
+    /// Close the terminal of an ended process.
+    ClosePane(Handle),
+    SetColumns(u8),
+    /// Something to tell that belongs to no request.
+    Notice(String),
+    ClearNotice,
+}
+
+impl Reducible for AppState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut next = (*self).clone();
+        next.apply(action);
+        Rc::new(next)
+    }
+}
+
+impl AppState {
+    /// The state after `action`.
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Connecting => self.conn = Conn::Connecting,
+            Action::Closed => self.closed(),
+            Action::Sent { reference, origin } => self.sent(reference, origin),
+            Action::Received(msg) => self.received(msg),
+            Action::Dismiss(id) => self.forget(&id),
+            Action::ClosePane(handle) => self
+                .panes
+                .retain(|p| p.handle != handle || p.exit.is_none()),
+            Action::SetColumns(n) => self.columns = n.clamp(1, 2),
+            Action::Notice(text) => self.notice = Some(text),
+            Action::ClearNotice => self.notice = None,
+        }
+    }
+
+    pub fn card(&self, id: &str) -> Option<&Card> {
+        self.cards.iter().find(|c| c.info.id == id)
+    }
+
+    /// Names of running containers (targets for `container:NAME`).
+    pub fn running_names(&self) -> Vec<String> {
+        self.cards
+            .iter()
+            .filter(|c| c.running())
+            .map(|c| c.info.name.clone())
+            .collect()
+    }
+
+    /// Whether the session may create another container.
+    pub fn at_limit(&self) -> bool {
+        let running = self.cards.iter().filter(|c| c.running()).count();
+        self.limits
+            .as_ref()
+            .is_some_and(|l| running >= l.max_containers as usize)
+    }
+
+    fn card_mut(&mut self, id: &str) -> Option<&mut Card> {
+        self.cards.iter_mut().find(|c| c.info.id == id)
+    }
+
+    fn closed(&mut self) {
+        self.conn = Conn::Closed;
+        self.pending.clear();
+        self.creating = false;
+        for card in &mut self.cards {
+            card.busy = false;
+        }
+    }
+
+    fn sent(&mut self, reference: Ref, origin: Origin) {
+        match &origin {
+            Origin::Create => {
+                self.creating = true;
+                self.form_error = None;
+            }
+            Origin::Exec(id) | Origin::Remove(id) => {
+                if let Some(card) = self.card_mut(id) {
+                    card.busy = true;
+                    card.error = None;
+                }
+            }
+        }
+        self.pending.push((reference, origin));
+    }
+
+    /// The origin of the request `reference` answers, no longer pending.
+    fn answered(&mut self, reference: Option<Ref>) -> Option<Origin> {
+        let at = self
+            .pending
+            .iter()
+            .position(|(r, _)| Some(*r) == reference)?;
+        Some(self.pending.remove(at).1)
+    }
+
+    fn received(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Hello {
+                limits, containers, ..
+            } => self.hello(limits, containers),
+            ServerMsg::Created {
+                reference,
+                container,
+                handle,
+            } => self.created(reference, container, handle),
+            ServerMsg::Exited {
+                handle,
+                container,
+                code,
+                signal,
+                oom_killed,
+            } => self.exited(
+                handle,
+                &container,
+                Exit {
+                    code,
+                    signal,
+                    oom_killed,
+                },
+            ),
+            ServerMsg::State {
+                reference,
+                containers,
+            } => self.state(reference, containers),
+            ServerMsg::Error {
+                reference,
+                code,
+                message,
+                field,
+            } => self.error(
+                reference,
+                Problem {
+                    code,
+                    message,
+                    field,
+                },
+            ),
+        }
+    }
+
+    fn hello(&mut self, limits: Limits, containers: Vec<ContainerInfo>) {
+        let had_running = self.cards.iter().any(Card::running);
+        self.conn = Conn::Open;
+        self.session += 1;
+        self.limits = Some(limits);
+        self.pending.clear();
+        self.creating = false;
+        self.panes.clear();
+        self.cards.clear();
+        self.notice = (had_running && containers.is_empty()).then(|| {
+            "The connection was lost and the server removed this session's containers.".to_string()
+        });
+        for info in containers {
+            for &handle in &info.handles {
+                self.add_pane(&info, handle);
+            }
+            self.upsert(info);
+        }
+    }
+
+    fn created(&mut self, reference: Option<Ref>, info: ContainerInfo, handle: Handle) {
+        match self.answered(reference) {
+            Some(Origin::Create) => {
+                self.creating = false;
+                self.form_error = None;
+            }
+            Some(Origin::Exec(id) | Origin::Remove(id)) => {
+                if let Some(card) = self.card_mut(&id) {
+                    card.busy = false;
+                }
+            }
+            None => {}
+        }
+        self.add_pane(&info, handle);
+        self.upsert(info);
+    }
+
+    fn exited(&mut self, handle: Handle, container: &str, exit: Exit) {
+        if let Some(pane) = self.panes.iter_mut().find(|p| p.handle == handle) {
+            pane.exit = Some(exit.clone());
+        }
+        if let Some(card) = self.card_mut(container) {
+            if card.info.handles.first() == Some(&handle) {
+                card.exit = Some(exit);
+                card.busy = false;
+            } else {
+                card.info.handles.retain(|h| *h != handle);
+            }
+        }
+    }
+
+    fn state(&mut self, reference: Option<Ref>, containers: Vec<ContainerInfo>) {
+        if let Some(Origin::Remove(id)) = self.answered(reference) {
+            self.forget(&id);
+        }
+        // A card the server no longer lists: keep it if its process ended (its exit status is
+        // on show until dismissed); anything else went away without us seeing why.
+        self.cards
+            .retain(|c| c.exit.is_some() || containers.iter().any(|i| i.id == c.info.id));
+        let cards = &self.cards;
+        self.panes
+            .retain(|p| cards.iter().any(|c| c.info.id == p.container));
+        for info in containers {
+            self.upsert(info);
+        }
+    }
+
+    fn error(&mut self, reference: Option<Ref>, problem: Problem) {
+        match self.answered(reference) {
+            Some(Origin::Create) => {
+                self.creating = false;
+                self.form_error = Some(problem.located());
+            }
+            Some(Origin::Exec(id) | Origin::Remove(id)) => match self.card_mut(&id) {
+                Some(card) => {
+                    card.busy = false;
+                    card.error = Some(problem);
+                }
+                None => self.notice = Some(problem.message),
+            },
+            None => self.notice = Some(format!("{}: {}", problem.code, problem.message)),
+        }
+    }
+
+    /// Adds or refreshes a card with the server's view of it.
+    fn upsert(&mut self, info: ContainerInfo) {
+        match self.card_mut(&info.id) {
+            Some(card) => card.info = info,
+            None => self.cards.push(Card {
+                info,
+                exit: None,
+                busy: false,
+                error: None,
+            }),
+        }
+    }
+
+    fn add_pane(&mut self, info: &ContainerInfo, handle: Handle) {
+        if self.panes.iter().any(|p| p.handle == handle) {
+            return;
+        }
+        let title = if info.handles.first() == Some(&handle) {
+            format!("{} · {}", info.name, info.cmd.join(" "))
+        } else {
+            format!("{} · shell #{handle}", info.name)
+        };
+        self.panes.push(Pane {
+            handle,
+            container: info.id.clone(),
+            title,
+            exit: None,
+        });
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.cards.retain(|c| c.info.id != id);
+        self.panes.retain(|p| p.container != id);
+    }
+}
+
+#[cfg(test)]
+mod tests;
