@@ -167,6 +167,9 @@ pub mod codes {
     pub const LIMIT_REACHED: &str = "limit_reached";
     /// The runtime could not do it; the message says which step failed.
     pub const RUNTIME: &str = "runtime";
+    /// The session was idle too long, or reached its maximum lifetime: its containers are
+    /// removed and the connection closes.
+    pub const SESSION_ENDED: &str = "session_ended";
 }
 
 /// What the server allows, sent in `hello`.
@@ -188,6 +191,12 @@ pub struct Limits {
     pub flow_low_bytes: u64,
     /// Seconds a session's containers outlive its last connection.
     pub grace_secs: u64,
+    /// Seconds without a request or keystroke after which a session ends.
+    #[serde(default)]
+    pub idle_secs: u64,
+    /// Seconds after which a session ends whatever it does.
+    #[serde(default)]
+    pub max_lifetime_secs: u64,
 }
 
 /// A container as the page shows it.

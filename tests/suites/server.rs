@@ -432,3 +432,36 @@ async fn the_host_namespaces_are_refused_for_attendees_with_the_field_named() {
     drop(server);
     t.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_session_ends_and_so_does_one_past_its_lifetime() {
+    let t = Isolab::new(BIN);
+    let server = Server::start_with(&t, &["--grace", "30", "--idle", "1"]);
+    let mut c = Client::connect(&server.url()).await;
+    create(&mut c, shell("sleepy")).await;
+    loop {
+        match c.next_msg().await {
+            ServerMsg::Error { code, .. } if code == codes::SESSION_ENDED => break,
+            _ => continue,
+        }
+    }
+    t.assert_no_leaks();
+    drop(c);
+    drop(server);
+    // Busy all along, it still ends at its lifetime.
+    let server = Server::start_with(&t, &["--grace", "30", "--lifetime", "2"]);
+    let mut c = Client::connect(&server.url()).await;
+    let h = create(&mut c, shell("busy")).await;
+    let ended = async {
+        loop {
+            match c.next_msg().await {
+                ServerMsg::Error { code, .. } if code == codes::SESSION_ENDED => break,
+                _ => c.input(h, "echo x\n").await,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(8), ended)
+        .await
+        .expect("ended at its lifetime");
+    t.assert_no_leaks();
+}

@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// Seconds a session's containers outlive its last connection (a reload reattaches).
     #[arg(long, default_value_t = 120)]
     grace: u64,
+    /// Seconds without a request or keystroke after which a session ends.
+    #[arg(long, default_value_t = 30 * 60)]
+    idle: u64,
+    /// Seconds after which a session ends whatever it does.
+    #[arg(long, default_value_t = 4 * 3600)]
+    lifetime: u64,
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
@@ -47,6 +53,8 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
     limits.default_cpus = args.default_cpus;
     limits.default_pids = args.default_pids;
     limits.grace_secs = args.grace;
+    limits.idle_secs = args.idle;
+    limits.max_lifetime_secs = args.lifetime;
     let cfg = ServerConfig {
         listen: args.listen,
         dist: args.dist,

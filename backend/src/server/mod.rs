@@ -45,8 +45,9 @@ pub struct AppState {
     pub registry: Arc<Registry>,
 }
 
-/// The defaults the issue asks for: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and
-/// 128 pids per container; frames up to 1 MiB; a 512 KiB flow-control window.
+/// The defaults: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and 128 pids per
+/// container; frames up to 1 MiB; a 512 KiB flow-control window; a session ends 120 s after its
+/// last connection, after 30 idle minutes, or after 4 hours.
 pub fn default_limits() -> Limits {
     Limits {
         max_containers: 8,
@@ -58,6 +59,8 @@ pub fn default_limits() -> Limits {
         flow_high_bytes: 512 << 10,
         flow_low_bytes: 128 << 10,
         grace_secs: 120,
+        idle_secs: 30 * 60,
+        max_lifetime_secs: 4 * 3600,
     }
 }
 

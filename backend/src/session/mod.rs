@@ -121,6 +121,9 @@ struct Session {
     next_handle: Handle,
     /// The tasks that wait for each process's end.
     waiters: Vec<JoinHandle<()>>,
+    /// Someone did something (a request or a keystroke; the page's automatic acks do not count)
+    /// since the loop last looked: the idle timer starts again.
+    active: bool,
 }
 
 /// Run a session from its first connection until its grace runs out or the server stops.
@@ -144,8 +147,14 @@ pub async fn run(
         terminals: BTreeMap::new(),
         next_handle: 1,
         waiters: Vec::new(),
+        active: false,
     };
     let grace_period = Duration::from_secs(state.limits.grace_secs);
+    let idle_period = Duration::from_secs(state.limits.idle_secs);
+    let lifetime = tokio::time::sleep(Duration::from_secs(state.limits.max_lifetime_secs));
+    tokio::pin!(lifetime);
+    let idle = tokio::time::sleep(idle_period);
+    tokio::pin!(idle);
     let mut conn = Some(Connection::open(first));
     session.greet(conn.as_ref()).await;
     let mut grace: Option<Pin<Box<Sleep>>> = None;
@@ -169,6 +178,9 @@ pub async fn run(
                     Some(msg) => session.on_message(msg).await,
                     None => false,
                 };
+                if std::mem::take(&mut session.active) {
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_period);
+                }
                 if !keep {
                     if let Some(c) = conn.take() {
                         session.out = None;
@@ -178,6 +190,16 @@ pub async fn run(
                 }
             }
             _ = grace_over(&mut grace) => break,
+            _ = &mut idle => {
+                let message = format!("idle for {} s: the session's containers are removed", idle_period.as_secs());
+                session.error(None, codes::SESSION_ENDED, message).await;
+                break;
+            }
+            _ = &mut lifetime => {
+                let message = "the session reached its maximum lifetime: its containers are removed";
+                session.error(None, codes::SESSION_ENDED, message).await;
+                break;
+            }
             _ = state.shutdown.cancelled() => break,
         }
     }
@@ -266,6 +288,7 @@ impl Session {
             }
             Err(e) => return self.error(None, codes::BAD_FRAME, e.to_string()).await,
         };
+        self.active = true;
         let Some(term) = self.terminals.get(&frame.handle) else {
             let message = format!("no terminal {}", frame.handle);
             return self.error(None, codes::UNKNOWN_HANDLE, message).await;
@@ -280,6 +303,7 @@ impl Session {
 
     async fn on_request(&mut self, msg: ClientMsg) {
         let reference = msg.reference();
+        self.active |= !matches!(msg, ClientMsg::Ack { .. });
         match msg {
             ClientMsg::Create { spec, .. } => self.create(reference, *spec).await,
             ClientMsg::Exec { container, cmd, .. } => self.exec(reference, &container, cmd).await,

@@ -13,6 +13,8 @@ fn limits() -> Limits {
         flow_high_bytes: 512 << 10,
         flow_low_bytes: 128 << 10,
         grace_secs: 120,
+        idle_secs: 1800,
+        max_lifetime_secs: 14400,
     }
 }
 
