@@ -199,6 +199,27 @@ pub struct Limits {
     pub max_lifetime_secs: u64,
 }
 
+impl Default for Limits {
+    /// A server's defaults: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and 128 pids per
+    /// container; frames up to 1 MiB; a 512 KiB flow-control window; a session ends 120 s after
+    /// its last connection, after 30 idle minutes, or after 4 hours.
+    fn default() -> Limits {
+        Limits {
+            max_containers: 8,
+            max_session_memory: 2 << 30,
+            default_memory: 256 << 20,
+            default_cpus: 1.0,
+            default_pids: 128,
+            max_frame_bytes: 1 << 20,
+            flow_high_bytes: 512 << 10,
+            flow_low_bytes: 128 << 10,
+            grace_secs: 120,
+            idle_secs: 30 * 60,
+            max_lifetime_secs: 4 * 3600,
+        }
+    }
+}
+
 /// A container as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerInfo {

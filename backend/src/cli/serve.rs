@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use isolab_shared::protocol::Limits;
 use isolab_shared::spec::MemorySize;
 
 use crate::runtime::Paths;
@@ -46,15 +47,17 @@ pub struct ServeArgs {
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
-    let mut limits = server::default_limits();
-    limits.max_containers = args.max_containers;
-    limits.max_session_memory = args.session_memory.bytes();
-    limits.default_memory = args.default_memory.bytes();
-    limits.default_cpus = args.default_cpus;
-    limits.default_pids = args.default_pids;
-    limits.grace_secs = args.grace;
-    limits.idle_secs = args.idle;
-    limits.max_lifetime_secs = args.lifetime;
+    let limits = Limits {
+        max_containers: args.max_containers,
+        max_session_memory: args.session_memory.bytes(),
+        default_memory: args.default_memory.bytes(),
+        default_cpus: args.default_cpus,
+        default_pids: args.default_pids,
+        grace_secs: args.grace,
+        idle_secs: args.idle,
+        max_lifetime_secs: args.lifetime,
+        ..Limits::default()
+    };
     let cfg = ServerConfig {
         listen: args.listen,
         dist: args.dist,

@@ -45,25 +45,6 @@ pub struct AppState {
     pub registry: Arc<Registry>,
 }
 
-/// The defaults: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and 128 pids per
-/// container; frames up to 1 MiB; a 512 KiB flow-control window; a session ends 120 s after its
-/// last connection, after 30 idle minutes, or after 4 hours.
-pub fn default_limits() -> Limits {
-    Limits {
-        max_containers: 8,
-        max_session_memory: 2 << 30,
-        default_memory: 256 << 20,
-        default_cpus: 1.0,
-        default_pids: 128,
-        max_frame_bytes: 1 << 20,
-        flow_high_bytes: 512 << 10,
-        flow_low_bytes: 128 << 10,
-        grace_secs: 120,
-        idle_secs: 30 * 60,
-        max_lifetime_secs: 4 * 3600,
-    }
-}
-
 pub fn router(state: AppState, dist: PathBuf) -> Router {
     let page = ServeDir::new(&dist).append_index_html_on_directories(true);
     Router::new()

@@ -5,16 +5,7 @@ use super::*;
 fn limits() -> Limits {
     Limits {
         max_containers: 2,
-        max_session_memory: 1 << 30,
-        default_memory: 256 << 20,
-        default_cpus: 1.0,
-        default_pids: 128,
-        max_frame_bytes: 1 << 20,
-        flow_high_bytes: 512 << 10,
-        flow_low_bytes: 128 << 10,
-        grace_secs: 120,
-        idle_secs: 1800,
-        max_lifetime_secs: 14400,
+        ..Limits::default()
     }
 }
 
