@@ -25,7 +25,8 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
     let url = args.server.clone().expect("called with --server");
     let spec = args.to_spec();
     let tty = spec.tty;
-    let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+    // No Nagle: keystrokes go out at once.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
         .await
         .with_context(|| format!("connect to {url}"))?;
     let (mut sink, mut stream) = ws.split();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use isolab_shared::protocol::Limits;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +84,13 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     println!("isolab: serving on http://{addr}/");
     let app = router(state.clone(), cfg.dist.clone());
     let shutdown = state.shutdown.clone();
+    // Keystrokes and short replies must not wait for Nagle's algorithm (a 40 ms stall each time
+    // two small writes meet the client's delayed ACK).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop_signal().await;
