@@ -30,6 +30,20 @@ async fn create(c: &mut Client, msg: ClientMsg) -> u32 {
     }
 }
 
+/// Wait for the `exited` of a terminal; its code.
+async fn exit_code(c: &mut Client, handle: u32) -> i32 {
+    loop {
+        if let ServerMsg::Exited {
+            handle: h, code, ..
+        } = c.next_msg().await
+        {
+            if h == handle {
+                return code;
+            }
+        }
+    }
+}
+
 async fn expect_error(c: &mut Client, code: &str) -> ServerMsg {
     match c.next_msg().await {
         e @ ServerMsg::Error { .. } => {
@@ -83,27 +97,11 @@ async fn a_shell_over_the_websocket_answers_resizes_and_execs() {
         other => panic!("{other:?}"),
     };
     c.input(e, "hostname; exit 3\n").await;
-    loop {
-        match c.next_msg().await {
-            ServerMsg::Exited { handle, code, .. } if handle == e => {
-                assert_eq!(code, 3);
-                break;
-            }
-            _ => continue,
-        }
-    }
+    assert_eq!(exit_code(&mut c, e).await, 3);
     assert!(c.output_until(e, "alpha").await.contains("alpha"));
     // The main shell's exit ends the container.
     c.input(h, "exit 7\n").await;
-    let mut exited = None;
-    while exited.is_none() {
-        if let ServerMsg::Exited { handle, code, .. } = c.next_msg().await {
-            if handle == h {
-                exited = Some(code);
-            }
-        }
-    }
-    assert_eq!(exited, Some(7));
+    assert_eq!(exit_code(&mut c, h).await, 7);
     drop(c);
     drop(server);
     t.assert_no_leaks();
@@ -130,12 +128,7 @@ async fn without_a_tty_stdout_stderr_and_the_exit_code_come_back() {
         },
     )
     .await;
-    loop {
-        if let ServerMsg::Exited { handle, code, .. } = c.next_msg().await {
-            assert_eq!((handle, code), (h, 4));
-            break;
-        }
-    }
+    assert_eq!(exit_code(&mut c, h).await, 4);
     // Output and stderr share the handle's buffer in this client; both arrived.
     let out = String::from_utf8_lossy(&c.output[&h]).into_owned();
     assert!(out.contains("out") && out.contains("err"), "{out}");

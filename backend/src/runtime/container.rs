@@ -236,27 +236,16 @@ impl Runtime {
         stdio: StdioSpec,
         init: InitProcess,
     ) -> Result<Container, RuntimeError> {
-        let (pid, pty) = match hand_over(&init, ToInit::Create(Box::new(cfg)), stdio) {
-            Ok(v) => v,
-            Err(e) => {
-                init.reap();
-                return Err(e);
-            }
-        };
+        let msg = ToInit::Create(Box::new(cfg));
+        let container = hand_over(init, msg, stdio, st.id.clone(), st.name.clone())?;
         st.status = Status::Created;
-        st.monitor = ProcRef::of(init.pid());
-        st.init = ProcRef::of(pid);
+        st.monitor = ProcRef::of(container.init.pid());
+        st.init = ProcRef::of(container.pid);
         if let Err(e) = st.save(&self.paths) {
-            init.reap();
+            container.init.reap();
             return Err(RuntimeError::io("write state.json")(e));
         }
-        Ok(Container {
-            id: st.id,
-            name: st.name,
-            pid,
-            pty,
-            init,
-        })
+        Ok(container)
     }
 
     /// Find a container by name or id (a unique id prefix is enough, as with docker).
@@ -369,18 +358,37 @@ impl Signaller {
 }
 
 /// Send `Create` or `Exec` with the stdio descriptors (our copies close once sent) and wait for
-/// `Created`: the pid and, with a tty, the pty master.
+/// `Created`: the pid and, with a tty, the pty master. On failure the helper is reaped.
 pub(super) fn hand_over(
-    init: &InitProcess,
+    init: InitProcess,
     msg: ToInit,
     stdio: StdioSpec,
-) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
-    init.send(&msg, &stdio_fds(&stdio))?;
-    drop(stdio);
-    match init.recv()? {
-        (FromInit::Created { pid }, mut fds) => Ok((pid, fds.pop())),
-        (FromInit::Failed(f), _) => Err(RuntimeError::Init(f)),
-        (other, _) => Err(RuntimeError::Protocol(format!("{other:?}"))),
+    id: String,
+    name: Option<String>,
+) -> Result<Container, RuntimeError> {
+    let created = init
+        .send(&msg, &stdio_fds(&stdio))
+        .map_err(RuntimeError::from)
+        .and_then(|()| {
+            drop(stdio);
+            match init.recv()? {
+                (FromInit::Created { pid }, mut fds) => Ok((pid, fds.pop())),
+                (FromInit::Failed(f), _) => Err(RuntimeError::Init(f)),
+                (other, _) => Err(RuntimeError::Protocol(format!("{other:?}"))),
+            }
+        });
+    match created {
+        Ok((pid, pty)) => Ok(Container {
+            id,
+            name,
+            pid,
+            pty,
+            init,
+        }),
+        Err(e) => {
+            init.reap();
+            Err(e)
+        }
     }
 }
 

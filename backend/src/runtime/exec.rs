@@ -47,19 +47,6 @@ impl Runtime {
             cgroup_procs: self.cgroups.procs_files(&st.id),
         };
         let init = InitProcess::spawn(true)?;
-        let (pid, pty) = match hand_over(&init, ToInit::Exec(Box::new(cfg)), stdio) {
-            Ok(v) => v,
-            Err(e) => {
-                init.reap();
-                return Err(e);
-            }
-        };
-        Ok(Container {
-            id: st.id,
-            name: st.name,
-            pid,
-            pty,
-            init,
-        })
+        hand_over(init, ToInit::Exec(Box::new(cfg)), stdio, st.id, st.name)
     }
 }
