@@ -314,6 +314,8 @@ impl AppState {
                 reference,
                 containers,
             } => self.state(reference, containers),
+            // The live view is drawn by the view panel (issue 4), not kept here yet.
+            ServerMsg::View { .. } => {}
             ServerMsg::Error {
                 reference,
                 code,

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::ContainerSpec;
 
+pub mod view;
+pub use view::{ViewTarget, ViewUpdate};
+
 /// Bumped on any change a peer must know about; sent in [`ServerMsg::Hello`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The request a reply answers: any number the client chose, echoed back.
 pub type Ref = u64;
@@ -39,6 +42,9 @@ pub enum ClientMsg {
         /// Default: `["sh"]`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         cmd: Vec<String>,
+        /// `NAME=value` entries added to the container's environment, as `docker exec -e`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env: Vec<String>,
     },
     /// A terminal's size changed.
     Resize {
@@ -55,6 +61,13 @@ pub enum ClientMsg {
         handle: Handle,
         signal: String,
     },
+    /// No more input for a terminal: a process without a tty sees its stdin closed; one with a
+    /// tty is sent the terminal's end-of-file character (^D).
+    Eof {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        handle: Handle,
+    },
     /// Kill and remove a container; answered by `state`.
     Remove {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +81,19 @@ pub enum ClientMsg {
     },
     /// The client has written `bytes` more of a terminal's output (flow control).
     Ack { handle: Handle, bytes: u64 },
+    /// Send the live view of a container (or of the host) as `view` messages until `unwatch`:
+    /// first every section, then only what changed.
+    Watch {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        target: ViewTarget,
+    },
+    /// Stop sending `view` messages for a target.
+    Unwatch {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        target: ViewTarget,
+    },
 }
 
 impl ClientMsg {
@@ -78,8 +104,11 @@ impl ClientMsg {
             | ClientMsg::Exec { reference, .. }
             | ClientMsg::Resize { reference, .. }
             | ClientMsg::Signal { reference, .. }
+            | ClientMsg::Eof { reference, .. }
             | ClientMsg::Remove { reference, .. }
-            | ClientMsg::List { reference } => *reference,
+            | ClientMsg::List { reference }
+            | ClientMsg::Watch { reference, .. }
+            | ClientMsg::Unwatch { reference, .. } => *reference,
             ClientMsg::Ack { .. } => None,
         }
     }
@@ -132,6 +161,13 @@ pub enum ServerMsg {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
         containers: Vec<ContainerInfo>,
+    },
+    /// The live view of a watched target: the sections that changed (all of them, the first
+    /// time after `watch`). A container's view ends with its container (a `state` without it).
+    View {
+        target: ViewTarget,
+        #[serde(flatten)]
+        update: Box<ViewUpdate>,
     },
 }
 

@@ -65,6 +65,67 @@ pub struct ContainerSpec {
     /// is PID 1, as with docker.
     #[serde(default)]
     pub init: bool,
+    /// Capabilities added to docker's default set (`--cap-add`), e.g. `SYS_ADMIN`; `ALL` adds
+    /// every one. A server only grants one outside the default set to a container with a
+    /// private user namespace, where it is worth nothing against the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Capabilities removed (`--cap-drop`); `ALL` drops every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+}
+
+/// Every Linux capability, without the `CAP_` prefix, numbered as in `<linux/capability.h>`.
+pub const CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// A capability name as docker takes it (`SYS_ADMIN`, `cap_sys_admin`, `ALL`), normalised to
+/// `SYS_ADMIN` / `ALL`; None when unknown.
+pub fn normalize_capability(name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    (bare == "ALL" || CAPABILITIES.contains(&bare)).then(|| bare.to_string())
 }
 
 /// Why a spec was refused: a stable machine-readable `code`, the `field`
@@ -160,6 +221,8 @@ impl ContainerSpec {
             pids_limit: None,
             namespaces: Namespaces::default(),
             init: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
         }
     }
 
@@ -228,7 +291,23 @@ impl ContainerSpec {
         self.check_cmd_env_workdir(&mut out);
         self.check_limits(&mut out);
         self.check_namespaces(&mut out);
+        self.check_capabilities(&mut out);
         out
+    }
+
+    fn check_capabilities(&self, out: &mut Vec<SpecError>) {
+        for (list, what) in [(&self.cap_add, "cap_add"), (&self.cap_drop, "cap_drop")] {
+            for (i, cap) in list.iter().enumerate() {
+                let field = format!("{what}[{i}]");
+                if check_nul(out, &field, cap) && normalize_capability(cap).is_none() {
+                    out.push(SpecError::new(
+                        "invalid_capability",
+                        field,
+                        format!("{cap:?} is not a Linux capability (e.g. SYS_ADMIN, NET_RAW, ALL)"),
+                    ));
+                }
+            }
+        }
     }
 
     fn check_cmd_env_workdir(&self, out: &mut Vec<SpecError>) {
@@ -238,25 +317,7 @@ impl ContainerSpec {
         for (i, arg) in self.cmd.iter().enumerate() {
             check_nul(out, &format!("cmd[{i}]"), arg);
         }
-        for (i, entry) in self.env.iter().enumerate() {
-            let field = format!("env[{i}]");
-            if !check_nul(out, &field, entry) {
-                continue;
-            }
-            match entry.split_once('=') {
-                Some((key, _)) if !key.is_empty() => {}
-                Some(_) => out.push(SpecError::new(
-                    "invalid_env",
-                    field,
-                    format!("{entry:?} has an empty variable name"),
-                )),
-                None => out.push(SpecError::new(
-                    "invalid_env",
-                    field,
-                    format!("{entry:?} is not of the form KEY=VALUE"),
-                )),
-            }
-        }
+        out.extend(env_problems(&self.env));
         if let Some(dir) = &self.workdir {
             if check_nul(out, "workdir", dir) && !dir.starts_with('/') {
                 out.push(SpecError::new(
@@ -336,6 +397,31 @@ impl ContainerSpec {
             }
         }
     }
+}
+
+/// What is wrong with a list of `KEY=VALUE` environment entries (`env[i]` fields).
+pub fn env_problems(entries: &[String]) -> Vec<SpecError> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("env[{i}]");
+        if !check_nul(&mut out, &field, entry) {
+            continue;
+        }
+        match entry.split_once('=') {
+            Some((key, _)) if !key.is_empty() => {}
+            Some(_) => out.push(SpecError::new(
+                "invalid_env",
+                field,
+                format!("{entry:?} has an empty variable name"),
+            )),
+            None => out.push(SpecError::new(
+                "invalid_env",
+                field,
+                format!("{entry:?} is not of the form KEY=VALUE"),
+            )),
+        }
+    }
+    out
 }
 
 /// Records an error if `value` holds a NUL byte; returns whether it is NUL-free.

@@ -74,6 +74,12 @@ pub struct RunArgs {
     /// Time namespace.
     #[arg(long, value_name = "MODE")]
     time: Option<NsMode>,
+    /// Add a Linux capability (e.g. SYS_ADMIN; ALL for every one).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop a Linux capability (ALL for every one).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
     /// Run it on an isolab server instead, through its WebSocket (e.g. ws://127.0.0.1:8080/ws),
     /// as the docker CLI talks to dockerd.
     #[arg(long, value_name = "URL")]
@@ -118,6 +124,8 @@ impl RunArgs {
             pids_limit: self.pids_limit,
             namespaces: ns,
             init: self.init,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
         }
     }
 }

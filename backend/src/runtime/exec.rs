@@ -22,6 +22,9 @@ impl Runtime {
         if args.first().is_none_or(|a| a.is_empty()) {
             return Err(RuntimeError::InvalidSpec(SpecError::empty_command()));
         }
+        if let Some(problem) = isolab_shared::spec::env_problems(&env).into_iter().next() {
+            return Err(RuntimeError::InvalidSpec(problem));
+        }
         let st = self.find(target)?;
         let init_ref = st
             .init

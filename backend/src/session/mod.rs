@@ -306,7 +306,12 @@ impl Session {
         self.active |= !matches!(msg, ClientMsg::Ack { .. });
         match msg {
             ClientMsg::Create { spec, .. } => self.create(reference, *spec).await,
-            ClientMsg::Exec { container, cmd, .. } => self.exec(reference, &container, cmd).await,
+            ClientMsg::Exec {
+                container,
+                cmd,
+                env,
+                ..
+            } => self.exec(reference, &container, cmd, env).await,
             ClientMsg::Resize {
                 handle, rows, cols, ..
             } => match self.terminals.get(&handle) {
@@ -330,6 +335,10 @@ impl Session {
             }
             ClientMsg::Remove { container, .. } => self.remove(reference, &container).await,
             ClientMsg::List { .. } => self.send_state(reference).await,
+            ClientMsg::Eof { .. } | ClientMsg::Watch { .. } | ClientMsg::Unwatch { .. } => {
+                self.error(reference, codes::UNKNOWN_TYPE, "not implemented yet")
+                    .await
+            }
             ClientMsg::Ack { handle, bytes } => {
                 if let Some(t) = self.terminals.get(&handle) {
                     t.flow.ack(bytes);
@@ -464,7 +473,13 @@ impl Session {
         .await;
     }
 
-    async fn exec(&mut self, reference: Option<Ref>, target: &str, cmd: Vec<String>) {
+    async fn exec(
+        &mut self,
+        reference: Option<Ref>,
+        target: &str,
+        cmd: Vec<String>,
+        env: Vec<String>,
+    ) {
         let Some(info) = self.find(target).cloned() else {
             let message = format!("no container {target:?} in this session");
             return self
@@ -479,7 +494,7 @@ impl Session {
         let rt = self.state.runtime.clone();
         let id = info.id.clone();
         let started = tokio::task::spawn_blocking(move || {
-            let mut c = rt.exec(&id, cmd, Vec::new(), true, StdioSpec::Tty)?;
+            let mut c = rt.exec(&id, cmd, env, true, StdioSpec::Tty)?;
             c.start()?;
             Ok::<Container, RuntimeError>(c)
         })

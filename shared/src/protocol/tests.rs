@@ -30,6 +30,17 @@ fn every_client_msg() -> Vec<ClientMsg> {
             reference: None,
             container: "alpha".into(),
             cmd: vec![],
+            env: vec![],
+        },
+        ClientMsg::Exec {
+            reference: Some(2),
+            container: "alpha".into(),
+            cmd: vec!["env".into()],
+            env: vec!["GREETING=hi".into()],
+        },
+        ClientMsg::Eof {
+            reference: None,
+            handle: 1,
         },
         ClientMsg::Resize {
             reference: Some(3),
@@ -50,6 +61,14 @@ fn every_client_msg() -> Vec<ClientMsg> {
         ClientMsg::Ack {
             handle: 1,
             bytes: 4096,
+        },
+        ClientMsg::Watch {
+            reference: Some(6),
+            target: ViewTarget::Container("alpha".into()),
+        },
+        ClientMsg::Unwatch {
+            reference: None,
+            target: ViewTarget::Host,
         },
     ]
 }
@@ -88,7 +107,125 @@ fn every_server_msg() -> Vec<ServerMsg> {
             reference: None,
             containers: vec![info()],
         },
+        ServerMsg::View {
+            target: ViewTarget::Container("alpha".into()),
+            update: Box::new(full_view()),
+        },
+        ServerMsg::View {
+            target: ViewTarget::Host,
+            update: Box::new(ViewUpdate {
+                uts: Some(view::UtsView {
+                    hostname: "lab".into(),
+                    domainname: "(none)".into(),
+                }),
+                ..ViewUpdate::default()
+            }),
+        },
     ]
+}
+
+fn full_view() -> ViewUpdate {
+    use view::*;
+    ViewUpdate {
+        namespaces: Some(vec![NsView {
+            kind: "uts".into(),
+            inode: 4026532001,
+            shared_with: vec!["beta".into()],
+        }]),
+        processes: Some(ProcessesView {
+            list: vec![ProcessView {
+                pid: 4242,
+                pid_inside: 1,
+                ppid: 4240,
+                uid_inside: 0,
+                uid_host: 100000,
+                cmd: "sh".into(),
+                container: None,
+            }],
+            host_total: None,
+        }),
+        uts: Some(UtsView {
+            hostname: "alpha".into(),
+            domainname: "(none)".into(),
+        }),
+        interfaces: Some(vec![InterfaceView {
+            name: "lo".into(),
+            index: 1,
+            up: true,
+            running: true,
+            addresses: vec!["127.0.0.1/8".into(), "::1/128".into()],
+            peer: None,
+        }]),
+        mounts: Some(MountsView {
+            count: 21,
+            root_fstype: "overlay".into(),
+            root_layers: vec!["/var/lib/isolab/images/busybox/rootfs".into()],
+            root_upper: Some("/run/isolab/c/upper".into()),
+            notable: vec![MountView {
+                target: "/proc".into(),
+                fstype: "proc".into(),
+                read_only: false,
+            }],
+            masked: vec!["/proc/kcore".into()],
+            read_only: vec!["/proc/sys".into()],
+        }),
+        id_maps: Some(IdMapsView {
+            uid: vec![IdRange {
+                inside: 0,
+                outside: 100000,
+                count: 65536,
+            }],
+            gid: vec![],
+        }),
+        cgroup: Some(CgroupView {
+            version: "v1".into(),
+            memory_current: 1 << 20,
+            memory_peak: Some(2 << 20),
+            memory_limit: Some(64 << 20),
+            oom_kills: 0,
+            cpu_usage_usec: 1234,
+            cpu_rate: 0.25,
+            cpu_limit: Some(0.5),
+            cpu_throttled_usec: 0,
+            pids_current: 1,
+            pids_limit: Some(128),
+        }),
+        kernel: Some(KernelView {
+            release: "6.1.0".into(),
+            shared_with_host: true,
+        }),
+    }
+}
+
+#[test]
+fn a_view_is_flat_and_names_its_target() {
+    let msg = ServerMsg::View {
+        target: ViewTarget::Container("alpha".into()),
+        update: Box::new(ViewUpdate {
+            uts: Some(view::UtsView {
+                hostname: "gamma".into(),
+                domainname: "(none)".into(),
+            }),
+            ..ViewUpdate::default()
+        }),
+    };
+    let v: Value = serde_json::to_value(&msg).unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "view", "target": {"kind": "container", "name": "alpha"},
+               "uts": {"hostname": "gamma", "domainname": "(none)"}})
+    );
+    let host: ClientMsg =
+        serde_json::from_str(r#"{"type":"watch","target":{"kind":"host"}}"#).unwrap();
+    assert_eq!(
+        host,
+        ClientMsg::Watch {
+            reference: None,
+            target: ViewTarget::Host
+        }
+    );
+    assert!(ViewUpdate::default().is_empty());
+    assert!(!full_view().is_empty());
 }
 
 #[test]
@@ -140,7 +277,8 @@ fn what_a_page_writes_by_hand_parses() {
         ClientMsg::Exec {
             reference: None,
             container: "alpha".into(),
-            cmd: vec![]
+            cmd: vec![],
+            env: vec![]
         }
     );
 }

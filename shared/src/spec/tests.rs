@@ -272,3 +272,24 @@ fn problems_lists_every_field() {
         ["invalid_image", "empty_command", "invalid_pids_limit"]
     );
 }
+
+#[test]
+fn capabilities_are_checked_and_normalised() {
+    let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+    spec.cap_add = vec!["sys_admin".into(), "CAP_NET_RAW".into(), "ALL".into()];
+    spec.cap_drop = vec!["MKNOD".into()];
+    assert!(spec.validate().is_ok());
+    assert_eq!(
+        normalize_capability("cap_sys_admin").as_deref(),
+        Some("SYS_ADMIN")
+    );
+    assert_eq!(normalize_capability("all").as_deref(), Some("ALL"));
+    spec.cap_drop.push("FLY".into());
+    let err = spec.validate().unwrap_err();
+    assert_eq!(
+        (err.code(), err.field()),
+        ("invalid_capability", "cap_drop[1]")
+    );
+    let back: ContainerSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+    assert_eq!(back, spec);
+}
