@@ -80,11 +80,12 @@ async fn a_shell_over_the_websocket_answers_resizes_and_execs() {
     .await;
     c.input(h, "stty size\n").await;
     c.output_until(h, "40 120").await;
-    // A second shell in the same container.
+    // A second shell in the same container, with an extra variable (docker exec -e).
     c.send(&ClientMsg::Exec {
         reference: Some(2),
         container: "alpha".into(),
         cmd: vec![],
+        env: vec!["GREETING=hi".into()],
     })
     .await;
     let e = match c.next_msg().await {
@@ -96,9 +97,10 @@ async fn a_shell_over_the_websocket_answers_resizes_and_execs() {
         }
         other => panic!("{other:?}"),
     };
-    c.input(e, "hostname; exit 3\n").await;
+    c.input(e, "hostname; echo $GREETING-there; exit 3\n").await;
     assert_eq!(exit_code(&mut c, e).await, 3);
     assert!(c.output_until(e, "alpha").await.contains("alpha"));
+    assert!(c.output_until(e, "hi-there").await.contains("hi-there"));
     // The main shell's exit ends the container.
     c.input(h, "exit 7\n").await;
     assert_eq!(exit_code(&mut c, h).await, 7);
