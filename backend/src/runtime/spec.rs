@@ -11,13 +11,15 @@ mod base;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use isolab_shared::spec::{
-    is_valid_hostname, is_valid_name, ContainerSpec, NsKind, NsMode, SpecError,
+    is_valid_hostname, is_valid_name, normalize_capability, ContainerSpec, NsKind, NsMode,
+    SpecError, CAPABILITIES,
 };
 use oci_spec::runtime::{
-    LinuxCpu, LinuxIdMapping, LinuxIdMappingBuilder, LinuxMemory, LinuxNamespace,
-    LinuxNamespaceType, LinuxPids, LinuxResources, Mount, Spec,
+    Capabilities, Capability, LinuxCapabilities, LinuxCpu, LinuxIdMapping, LinuxIdMappingBuilder,
+    LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources, Mount, Spec,
 };
 
 pub use base::{
@@ -91,6 +93,14 @@ pub enum SpecBuildError {
         /// Host CPU count.
         host: usize,
     },
+    /// A capability beyond docker's default set, for a container whose root is the host's root.
+    #[error("{field}: {cap} is only granted to a container with a private user namespace (namespaces.user = private) on this server")]
+    CapabilityNeedsUserns {
+        /// `cap_add[i]`.
+        field: String,
+        /// The capability, e.g. `SYS_ADMIN`.
+        cap: String,
+    },
     /// More memory asked for than the host has.
     #[error("memory: {bytes} bytes is more than this host's {host} bytes")]
     TooMuchMemory {
@@ -115,6 +125,7 @@ impl SpecBuildError {
             }
             SpecBuildError::TooManyCpus { .. } => Some("cpus".to_string()),
             SpecBuildError::TooMuchMemory { .. } => Some("memory".to_string()),
+            SpecBuildError::CapabilityNeedsUserns { field, .. } => Some(field.clone()),
             SpecBuildError::InvalidId(_) => None,
         }
     }
@@ -129,6 +140,7 @@ impl SpecBuildError {
             SpecBuildError::NoUidBase => "no_uid_range",
             SpecBuildError::UidBaseTooHigh(_) => "no_uid_range",
             SpecBuildError::TooManyCpus { .. } => "cpus_exceed_host",
+            SpecBuildError::CapabilityNeedsUserns { .. } => "capability_needs_userns",
             SpecBuildError::TooMuchMemory { .. } => "memory_exceeds_host",
         }
     }
@@ -174,6 +186,7 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
     process.set_env(Some(build_env(spec, hostname.as_deref())));
     process.set_cwd(PathBuf::from(spec.workdir.as_deref().unwrap_or("/")));
     process.set_terminal(Some(spec.tty));
+    process.set_capabilities(Some(capabilities(spec, ctx)?));
 
     let mut mounts = default_mounts();
     if spec.namespaces.user != NsMode::Host {
@@ -198,6 +211,73 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
     oci.set_mounts(Some(mounts));
     oci.set_linux(Some(linux));
     Ok(oci)
+}
+
+/// Docker's default set with `cap_add` and `cap_drop` applied as docker does: `--cap-drop ALL`
+/// keeps only what `--cap-add` names; `--cap-add ALL` starts from every capability.
+/// A capability beyond the default set is refused, unless the server allows host access or the
+/// container has a private user namespace (where it gives no power over the host).
+fn capabilities(
+    spec: &ContainerSpec,
+    ctx: &SpecContext<'_>,
+) -> Result<LinuxCapabilities, SpecBuildError> {
+    let names = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .filter_map(|c| normalize_capability(c))
+            .collect()
+    };
+    let (add, drop) = (names(&spec.cap_add), names(&spec.cap_drop));
+    let defaults = default_capabilities()
+        .bounding()
+        .clone()
+        .unwrap_or_default();
+    // Every capability; the init leaves out those the running kernel does not know.
+    let all = || -> Capabilities {
+        CAPABILITIES
+            .iter()
+            .filter_map(|c| Capability::from_str(c).ok())
+            .collect()
+    };
+    let added: Capabilities = if add.iter().any(|c| c == "ALL") {
+        all()
+    } else {
+        add.iter()
+            .filter_map(|c| Capability::from_str(c).ok())
+            .collect()
+    };
+    let set: Capabilities = if drop.iter().any(|c| c == "ALL") {
+        added.clone()
+    } else {
+        let dropped: Capabilities = drop
+            .iter()
+            .filter_map(|c| Capability::from_str(c).ok())
+            .collect();
+        defaults
+            .union(&added)
+            .filter(|c| !dropped.contains(c))
+            .copied()
+            .collect()
+    };
+    if !ctx.allow_host && spec.namespaces.user != NsMode::Private {
+        for (i, name) in spec.cap_add.iter().enumerate() {
+            let extra = match normalize_capability(name).as_deref() {
+                Some("ALL") => true,
+                Some(n) => Capability::from_str(n).is_ok_and(|c| !defaults.contains(&c)),
+                None => false,
+            };
+            if extra {
+                return Err(SpecBuildError::CapabilityNeedsUserns {
+                    field: format!("cap_add[{i}]"),
+                    cap: name.clone(),
+                });
+            }
+        }
+    }
+    let mut caps = default_capabilities();
+    caps.set_bounding(Some(set.clone()));
+    caps.set_effective(Some(set.clone()));
+    caps.set_permitted(Some(set));
+    Ok(caps)
 }
 
 /// Root of the container mapped to `base`, [`USERNS_SIZE`] ids.

@@ -179,12 +179,18 @@ pub fn resolve(cmd: &str, env: &[String]) -> Option<PathBuf> {
         .find(|p| is_exec(p))
 }
 
+/// The capabilities of a list that the running kernel knows (`--cap-add ALL` on an older
+/// kernel names some it does not).
 fn cap_set(list: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet, Failure> {
+    let supported = caps::runtime::thread_all_supported();
     let mut set = CapsHashSet::new();
     for cap in list.iter().flatten() {
         let name = serde_json::to_value(cap).step("capability name")?;
         let name = name.as_str().unwrap_or_default();
-        set.insert(Capability::from_str(name).step(&format!("capability {name}"))?);
+        let cap = Capability::from_str(name).step(&format!("capability {name}"))?;
+        if supported.contains(&cap) {
+            set.insert(cap);
+        }
     }
     Ok(set)
 }
@@ -194,7 +200,7 @@ fn set_user_and_caps(process: &Process) -> Result<(), Failure> {
     let caps = process.capabilities().as_ref().unwrap_or(&default);
     let bounding = cap_set(caps.bounding())?;
     // Dropping from the bounding set needs CAP_SETPCAP, which we hold until the end.
-    for cap in caps::all() {
+    for cap in caps::runtime::thread_all_supported() {
         if !bounding.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).step("drop bounding capability")?;
         }

@@ -381,3 +381,60 @@ fn write_bundle_writes_pretty_config() {
         .collect();
     assert_eq!(names, ["config.json"], "no temporary file left");
 }
+
+fn bounding(oci: &Spec) -> Capabilities {
+    let caps = oci
+        .process()
+        .as_ref()
+        .unwrap()
+        .capabilities()
+        .as_ref()
+        .unwrap();
+    let set = caps.bounding().clone().unwrap();
+    assert_eq!(caps.effective().as_ref(), Some(&set));
+    assert_eq!(caps.permitted().as_ref(), Some(&set));
+    set
+}
+
+#[test]
+fn capabilities_follow_docker_add_and_drop() {
+    let defaults = default_capabilities().bounding().clone().unwrap();
+    assert_eq!(bounding(&to_oci(&spec(), &ctx()).unwrap()), defaults);
+
+    let mut s = spec();
+    s.cap_drop = vec!["mknod".into(), "CAP_NET_RAW".into()];
+    let set = bounding(&to_oci(&s, &ctx()).unwrap());
+    assert_eq!(set.len(), defaults.len() - 2);
+    assert!(!set.contains(&Capability::Mknod) && !set.contains(&Capability::NetRaw));
+
+    s.cap_drop = vec!["ALL".into()];
+    s.cap_add = vec!["NET_RAW".into()];
+    let set = bounding(&to_oci(&s, &ctx()).unwrap());
+    assert_eq!(set, [Capability::NetRaw].into_iter().collect());
+}
+
+#[test]
+fn an_extra_capability_needs_a_private_user_namespace() {
+    let mut s = spec();
+    s.cap_add = vec!["KILL".into(), "SYS_ADMIN".into()];
+    let err = to_oci(&s, &ctx()).unwrap_err();
+    assert_eq!(err.code(), "capability_needs_userns");
+    assert_eq!(err.field().as_deref(), Some("cap_add[1]"));
+
+    s.namespaces.user = NsMode::Private;
+    let set = bounding(&to_oci(&s, &ctx()).unwrap());
+    assert!(set.contains(&Capability::SysAdmin));
+
+    // The local CLI (host access allowed) may grant it without one, as docker does.
+    s.namespaces.user = NsMode::Host;
+    let host = SpecContext {
+        allow_host: true,
+        ..ctx()
+    };
+    assert!(bounding(&to_oci(&s, &host).unwrap()).contains(&Capability::SysAdmin));
+    s.cap_add = vec!["ALL".into()];
+    assert_eq!(
+        bounding(&to_oci(&s, &host).unwrap()).len(),
+        CAPABILITIES.len()
+    );
+}
