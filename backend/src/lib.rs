@@ -5,6 +5,7 @@
 //! command line ([`cli`]) and the runtime.
 
 pub mod cli;
+pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod session;

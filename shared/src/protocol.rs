@@ -97,6 +97,11 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
+    /// Every `type` a client may send (a server tells an unknown type from a malformed message).
+    pub const TYPES: [&'static str; 10] = [
+        "create", "exec", "resize", "signal", "eof", "remove", "list", "ack", "watch", "unwatch",
+    ];
+
     /// The `ref` the reply will echo.
     pub fn reference(&self) -> Option<Ref> {
         match self {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use isolab_shared::protocol::{codes, ClientMsg, Frame, FrameKind, ServerMsg};
+use isolab_shared::protocol::{codes, ClientMsg, Frame, FrameKind, ServerMsg, PROTOCOL_VERSION};
 use isolab_shared::spec::ContainerSpec;
 use isolab_tests::server::{Client, Server};
 use isolab_tests::Isolab;
@@ -63,7 +63,13 @@ async fn a_shell_over_the_websocket_answers_resizes_and_execs() {
     let server = Server::start(&t);
     let mut c = Client::connect(&server.url()).await;
     assert!(
-        matches!(c.hello, ServerMsg::Hello { version: 1, .. }),
+        matches!(
+            c.hello,
+            ServerMsg::Hello {
+                version: PROTOCOL_VERSION,
+                ..
+            }
+        ),
         "{:?}",
         c.hello
     );
@@ -330,6 +336,29 @@ fn isolab_run_over_the_wire_prints_and_exits_like_a_local_run() {
     ]);
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(isolab_tests::stderr(&out), "oops\n");
+    // Piped input reaches the container, and its end is the container's end of input (eof).
+    let mut piped = t
+        .cmd(&[
+            "run",
+            "--server",
+            &url,
+            "busybox",
+            "sh",
+            "-c",
+            "wc -l; exit 4",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = piped.stdin.take().unwrap();
+        stdin.write_all(b"one\ntwo\nthree\n").unwrap();
+    }
+    let out = piped.wait_with_output().unwrap();
+    assert_eq!(isolab_tests::stdout(&out).trim(), "3");
+    assert_eq!(out.status.code(), Some(4));
     let out = t.run(&[
         "run",
         "--server",

@@ -1,7 +1,7 @@
 //! `isolab run --server URL`: the same run, on a server, through the WebSocket protocol (as the
 //! docker CLI talks to dockerd). Output goes to stdout (and stderr without a tty); with `-t` the
-//! local terminal is in raw mode and every keystroke goes to the container; the exit code is the
-//! container's.
+//! local terminal is in raw mode and every keystroke goes to the container; without, stdin is
+//! forwarded and its end closes the container's stdin (`eof`); the exit code is the container's.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -36,7 +36,8 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
     };
     sink.send(Message::Text(serde_json::to_string(&create)?.into()))
         .await?;
-    // Keystrokes, read on a plain thread (stdin has no async form that tolerates a terminal).
+    // Keystrokes or piped input, read on a plain thread (stdin has no async form that tolerates
+    // a terminal); an empty chunk is the end of input.
     let (keys_tx, mut keys) = mpsc::channel::<Vec<u8>>(16);
     let mut handle = None;
     let mut _raw = None;
@@ -56,8 +57,8 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
                                     let resize = ClientMsg::Resize { reference: None, handle: h, rows, cols };
                                     sink.send(Message::Text(serde_json::to_string(&resize)?.into())).await?;
                                 }
-                                spawn_stdin_reader(keys_tx.clone());
                             }
+                            spawn_stdin_reader(keys_tx.clone());
                         }
                         ServerMsg::Exited { handle: h, code, oom_killed, .. } if Some(h) == handle => {
                             drop(_raw.take());
@@ -85,7 +86,11 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
                 }
             }
             Some(data) = keys.recv() => {
-                if let Some(h) = handle {
+                let Some(h) = handle else { continue };
+                if data.is_empty() {
+                    let eof = ClientMsg::Eof { reference: None, handle: h };
+                    sink.send(Message::Text(serde_json::to_string(&eof)?.into())).await?;
+                } else {
                     let frame = Frame::new(FrameKind::Input, h, &data).encode();
                     sink.send(Message::Binary(frame.into())).await?;
                 }
@@ -98,8 +103,10 @@ fn spawn_stdin_reader(tx: mpsc::Sender<Vec<u8>>) {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 4096];
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || tx.blocking_send(buf[..n].to_vec()).is_err() {
+        loop {
+            let n = stdin.read(&mut buf).unwrap_or(0);
+            // n == 0: the end of input, sent on as an empty chunk.
+            if tx.blocking_send(buf[..n].to_vec()).is_err() || n == 0 {
                 break;
             }
         }

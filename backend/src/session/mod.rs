@@ -14,7 +14,7 @@
 pub mod registry;
 mod terminal;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,13 +24,15 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use isolab_shared::protocol::{
-    codes, ClientMsg, ContainerInfo, Frame, FrameKind, Handle, Ref, ServerMsg, PROTOCOL_VERSION,
+    codes, ClientMsg, ContainerInfo, Frame, FrameKind, Handle, Ref, ServerMsg, ViewTarget,
+    ViewUpdate, PROTOCOL_VERSION,
 };
 use isolab_shared::spec::{ContainerSpec, MemorySize, NsKind, NsMode};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
+use crate::observe::{Observer, Subject};
 use crate::runtime::container::{Container, CreateOptions, RuntimeError, StdioSpec};
 use crate::runtime::init::protocol::ExitStatus;
 use crate::server::AppState;
@@ -44,12 +46,22 @@ const OUTGOING: usize = 64;
 const OUTPUT_QUEUE: usize = 16;
 /// What a reattaching connection is replayed, per terminal.
 const SCROLLBACK: usize = 64 * 1024;
+/// How often the observer looks at the watched targets (changes reach the page within this
+/// and a pass's time).
+const OBSERVE_EVERY: Duration = Duration::from_millis(250);
+/// What a tty's line discipline reads as end of input (^D).
+const EOF_CHAR: u8 = 4;
 
 /// Something the session's own tasks report.
 enum Event {
     Exited {
         handle: Handle,
         status: Result<ExitStatus, String>,
+    },
+    /// A pass of the observer ended: the changes to send, and the observer back.
+    Observed {
+        observer: Observer,
+        updates: Vec<(ViewTarget, ViewUpdate)>,
     },
 }
 
@@ -124,6 +136,13 @@ struct Session {
     /// Someone did something (a request or a keystroke; the page's automatic acks do not count)
     /// since the loop last looked: the idle timer starts again.
     active: bool,
+    /// The live view: what the observer may look at (every container, by name), what the
+    /// client watches, which of those get every section next time, and the observer itself
+    /// (None while a pass runs on the blocking pool).
+    subjects: BTreeMap<String, Subject>,
+    watched: BTreeSet<ViewTarget>,
+    fresh: BTreeSet<ViewTarget>,
+    observer: Option<Observer>,
 }
 
 /// Run a session from its first connection until its grace runs out or the server stops.
@@ -148,7 +167,13 @@ pub async fn run(
         next_handle: 1,
         waiters: Vec::new(),
         active: false,
+        subjects: BTreeMap::new(),
+        watched: BTreeSet::new(),
+        fresh: BTreeSet::new(),
+        observer: Some(Observer::new()),
     };
+    let mut observe_tick = tokio::time::interval(OBSERVE_EVERY);
+    observe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let grace_period = Duration::from_secs(state.limits.grace_secs);
     let idle_period = Duration::from_secs(state.limits.idle_secs);
     let lifetime = tokio::time::sleep(Duration::from_secs(state.limits.max_lifetime_secs));
@@ -173,6 +198,9 @@ pub async fn run(
             }
             Some(out) = output_rx.recv() => session.on_output(out).await,
             Some(event) = events_rx.recv() => session.on_event(event).await,
+            _ = observe_tick.tick(), if !session.watched.is_empty() && session.observer.is_some() => {
+                session.observe();
+            }
             msg = next_message(&mut conn) => {
                 let keep = match msg {
                     Some(msg) => session.on_message(msg).await,
@@ -223,6 +251,9 @@ impl Session {
     /// terminal's scrollback, from which its flow control starts again.
     async fn greet(&mut self, conn: Option<&Connection>) {
         self.out = conn.map(|c| c.out.clone());
+        // A new page watches what it draws.
+        self.watched.clear();
+        self.fresh.clear();
         self.send(ServerMsg::Hello {
             version: PROTOCOL_VERSION,
             limits: self.state.limits.clone(),
@@ -293,9 +324,13 @@ impl Session {
             let message = format!("no terminal {}", frame.handle);
             return self.error(None, codes::UNKNOWN_HANDLE, message).await;
         };
+        let Some(input) = &term.input else {
+            let message = format!("terminal {}'s input was closed (eof)", frame.handle);
+            return self.error(None, codes::RUNTIME, message).await;
+        };
         // In order, through the terminal's own writer: a process that does not read its
         // input must not block the session, so a full queue is an error, not a wait.
-        if term.input.try_send(frame.data.to_vec()).is_err() {
+        if input.try_send(frame.data.to_vec()).is_err() {
             let message = format!("terminal {} is not reading its input", frame.handle);
             self.error(None, codes::RUNTIME, message).await;
         }
@@ -335,9 +370,11 @@ impl Session {
             }
             ClientMsg::Remove { container, .. } => self.remove(reference, &container).await,
             ClientMsg::List { .. } => self.send_state(reference).await,
-            ClientMsg::Eof { .. } | ClientMsg::Watch { .. } | ClientMsg::Unwatch { .. } => {
-                self.error(reference, codes::UNKNOWN_TYPE, "not implemented yet")
-                    .await
+            ClientMsg::Eof { handle, .. } => self.eof(reference, handle).await,
+            ClientMsg::Watch { target, .. } => self.watch(reference, target).await,
+            ClientMsg::Unwatch { target, .. } => {
+                let target = self.view_target(target);
+                self.watched.remove(&target);
             }
             ClientMsg::Ack { handle, bytes } => {
                 if let Some(t) = self.terminals.get(&handle) {
@@ -345,6 +382,62 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// No more input: a pipe is closed once what is queued is written (the writer ends when
+    /// its channel does); a tty gets its end-of-file character.
+    async fn eof(&mut self, reference: Option<Ref>, handle: Handle) {
+        let Some(term) = self.terminals.get_mut(&handle) else {
+            return self.unknown_handle(reference, handle).await;
+        };
+        if term.pty.is_some() {
+            if let Some(input) = &term.input {
+                let _ = input.try_send(vec![EOF_CHAR]);
+            }
+        } else {
+            term.input = None;
+        }
+    }
+
+    /// A container target by its user-facing name (the client may give the id).
+    fn view_target(&self, target: ViewTarget) -> ViewTarget {
+        match target {
+            ViewTarget::Container(name) => match self.find(&name) {
+                Some(info) => ViewTarget::Container(info.name.clone()),
+                None => ViewTarget::Container(name),
+            },
+            host => host,
+        }
+    }
+
+    async fn watch(&mut self, reference: Option<Ref>, target: ViewTarget) {
+        let target = self.view_target(target);
+        if let ViewTarget::Container(name) = &target {
+            if !self.subjects.contains_key(name) {
+                let message = format!("no container {name:?} in this session");
+                return self
+                    .error(reference, codes::UNKNOWN_CONTAINER, message)
+                    .await;
+            }
+        }
+        self.fresh.insert(target.clone());
+        self.watched.insert(target);
+    }
+
+    /// Start a pass of the observer on the blocking pool, unless one runs.
+    fn observe(&mut self) {
+        let Some(mut observer) = self.observer.take() else {
+            return;
+        };
+        let subjects: Vec<Subject> = self.subjects.values().cloned().collect();
+        let watched = self.watched.clone();
+        let fresh = std::mem::take(&mut self.fresh);
+        let rt = self.state.runtime.clone();
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let updates = observer.observe(rt.cgroups.as_ref(), &subjects, &watched, &fresh);
+            let _ = events.send(Event::Observed { observer, updates });
+        });
     }
 
     async fn unknown_handle(&self, reference: Option<Ref>, handle: Handle) {
@@ -460,6 +553,15 @@ impl Session {
         };
         self.containers.insert(name.clone(), info);
         self.granted.insert(name.clone(), wanted);
+        self.subjects.insert(
+            name.clone(),
+            Subject {
+                name: name.clone(),
+                id: container.id.clone(),
+                pid: container.pid,
+                cpu_limit: spec.cpus,
+            },
+        );
         let handle = self.attach(container, pipes);
         if let Some(info) = self.containers.get_mut(&name) {
             info.handles.push(handle);
@@ -538,6 +640,9 @@ impl Session {
 
     fn forget(&mut self, name: &str) {
         self.granted.remove(name);
+        self.subjects.remove(name);
+        self.watched
+            .remove(&ViewTarget::Container(name.to_string()));
         if let Some(info) = self.containers.remove(name) {
             for h in info.handles {
                 self.terminals.remove(&h);
@@ -583,7 +688,7 @@ impl Session {
             (None, None) => unreachable!("a process has a pty or pipes"),
         };
         let signaller = process.signaller().expect("a helper channel");
-        let input = spawn_writer(input);
+        let input = Some(spawn_writer(input));
         self.terminals.insert(
             handle,
             Terminal {
@@ -615,6 +720,16 @@ impl Session {
 
     async fn on_event(&mut self, event: Event) {
         match event {
+            Event::Observed { observer, updates } => {
+                self.observer = Some(observer);
+                for (target, update) in updates {
+                    // Unwatched, or gone, while the pass ran: its changes are not wanted.
+                    if self.watched.contains(&target) {
+                        let update = Box::new(update);
+                        self.send(ServerMsg::View { target, update }).await;
+                    }
+                }
+            }
             Event::Exited { handle, status } => {
                 let Some(term) = self.terminals.remove(&handle) else {
                     return;
@@ -691,8 +806,10 @@ impl Session {
         let rt = self.state.runtime.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for id in ids {
-                if let Err(e) = rt.remove(&id) {
-                    tracing::warn!(container = %id, "remove at session end: {e}");
+                match rt.remove(&id) {
+                    // Gone already: it shared a pid namespace whose init went first.
+                    Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                    Err(e) => tracing::warn!(container = %id, "remove at session end: {e}"),
                 }
             }
         })
@@ -716,12 +833,9 @@ fn too_large(len: usize, max: usize) -> String {
 fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| (codes::BAD_MESSAGE, format!("not JSON: {e}")))?;
-    const KNOWN: [&str; 7] = [
-        "create", "exec", "resize", "signal", "remove", "list", "ack",
-    ];
     match value.get("type").and_then(|t| t.as_str()) {
         None => return Err((codes::BAD_MESSAGE, "a message needs a \"type\"".into())),
-        Some(t) if !KNOWN.contains(&t) => {
+        Some(t) if !ClientMsg::TYPES.contains(&t) => {
             return Err((codes::UNKNOWN_TYPE, format!("unknown message type {t:?}")))
         }
         Some(_) => {}

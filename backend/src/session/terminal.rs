@@ -166,8 +166,8 @@ pub struct Terminal {
     /// The container's id.
     pub container: String,
     /// Where input goes (in order, by the terminal's writer task): the pty master, or the
-    /// stdin pipe.
-    pub input: mpsc::Sender<Vec<u8>>,
+    /// stdin pipe; None once the client said `eof` to a pipe (the writer closed it).
+    pub input: Option<mpsc::Sender<Vec<u8>>>,
     /// The pty master, for resizing (none without a tty).
     pub pty: Option<Arc<AsyncDescriptor>>,
     pub flow: Arc<Flow>,

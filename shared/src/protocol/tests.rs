@@ -321,3 +321,21 @@ fn bad_frames_are_refused() {
         Err(FrameError::UnknownKind(9))
     );
 }
+
+#[test]
+fn types_lists_every_client_message() {
+    let mut seen: Vec<String> = every_client_msg()
+        .iter()
+        .map(|m| {
+            serde_json::to_value(m).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let mut types: Vec<String> = ClientMsg::TYPES.iter().map(|t| t.to_string()).collect();
+    types.sort();
+    assert_eq!(seen, types);
+}

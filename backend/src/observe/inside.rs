@@ -1,0 +1,147 @@
+//! What only the inside can tell: the hostname (`uname` answers for the caller's UTS
+//! namespace) and the network interfaces (netlink answers for the caller's network namespace).
+//!
+//! A short-lived thread joins the container's UTS and network namespaces with `setns` and asks;
+//! nothing runs inside the container. Both kinds may be joined by one thread of a
+//! multi-threaded process (unlike mnt and user), and the thread's namespaces end with it, so
+//! the server's other threads never see them.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::net::IpAddr;
+
+use isolab_shared::protocol::view::{InterfaceView, UtsView};
+use nix::ifaddrs::getifaddrs;
+use nix::net::if_::InterfaceFlags;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::socket::SockaddrStorage;
+use nix::sys::utsname::uname;
+
+/// Hostname and domain name of the calling thread's UTS namespace.
+pub fn uts_here() -> io::Result<UtsView> {
+    let u = uname()?;
+    Ok(UtsView {
+        hostname: u.nodename().to_string_lossy().into_owned(),
+        domainname: u.domainname().to_string_lossy().into_owned(),
+    })
+}
+
+/// The kernel release (`uname -r`).
+pub fn kernel_release() -> io::Result<String> {
+    Ok(uname()?.release().to_string_lossy().into_owned())
+}
+
+/// Interfaces of the calling thread's network namespace, by index.
+pub fn interfaces_here() -> io::Result<Vec<InterfaceView>> {
+    let mut by_name: BTreeMap<String, InterfaceView> = BTreeMap::new();
+    let mut v4: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut v6: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in getifaddrs()? {
+        let entry = by_name
+            .entry(a.interface_name.clone())
+            .or_insert_with(|| InterfaceView {
+                name: a.interface_name.clone(),
+                index: 0,
+                up: a.flags.contains(InterfaceFlags::IFF_UP),
+                running: a.flags.contains(InterfaceFlags::IFF_RUNNING),
+                addresses: Vec::new(),
+                peer: None,
+            });
+        let Some(addr) = a.address.as_ref() else {
+            continue;
+        };
+        if let Some(link) = addr.as_link_addr() {
+            entry.index = link.ifindex() as u32;
+        } else if let Some(ip) = ip_of(addr) {
+            let prefix = a.netmask.as_ref().and_then(ip_of).map_or(0, prefix_len);
+            let list = if ip.is_ipv4() { &mut v4 } else { &mut v6 };
+            list.entry(a.interface_name.clone())
+                .or_default()
+                .push(format!("{ip}/{prefix}"));
+        }
+    }
+    let mut out: Vec<InterfaceView> = by_name
+        .into_values()
+        .map(|mut i| {
+            i.addresses.extend(v4.remove(&i.name).unwrap_or_default());
+            i.addresses.extend(v6.remove(&i.name).unwrap_or_default());
+            i
+        })
+        .collect();
+    out.sort_by_key(|i| (i.index, i.name.clone()));
+    Ok(out)
+}
+
+fn ip_of(addr: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(a) = addr.as_sockaddr_in() {
+        return Some(IpAddr::V4(a.ip()));
+    }
+    addr.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip()))
+}
+
+fn prefix_len(mask: IpAddr) -> u32 {
+    match mask {
+        IpAddr::V4(m) => u32::from(m).count_ones(),
+        IpAddr::V6(m) => u128::from(m).count_ones(),
+    }
+}
+
+/// Ask inside `pid`'s UTS namespace (when `uts`) and network namespace (when `net`), from a
+/// thread of its own.
+pub fn read_inside(
+    pid: i32,
+    uts: bool,
+    net: bool,
+) -> io::Result<(Option<UtsView>, Option<Vec<InterfaceView>>)> {
+    // Opened here, so that a process that is gone fails before a thread is made.
+    let uts_ns = uts
+        .then(|| File::open(format!("/proc/{pid}/ns/uts")))
+        .transpose()?;
+    let net_ns = net
+        .then(|| File::open(format!("/proc/{pid}/ns/net")))
+        .transpose()?;
+    std::thread::Builder::new()
+        .name("isolab-observe".into())
+        .spawn(move || {
+            let hostname = match uts_ns {
+                Some(ns) => {
+                    setns(ns, CloneFlags::CLONE_NEWUTS)?;
+                    Some(uts_here()?)
+                }
+                None => None,
+            };
+            let interfaces = match net_ns {
+                Some(ns) => {
+                    setns(ns, CloneFlags::CLONE_NEWNET)?;
+                    Some(interfaces_here()?)
+                }
+                None => None,
+            };
+            Ok((hostname, interfaces))
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the observer thread panicked"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_count_mask_bits() {
+        assert_eq!(prefix_len("255.0.0.0".parse().unwrap()), 8);
+        assert_eq!(prefix_len("255.255.255.0".parse().unwrap()), 24);
+        assert_eq!(prefix_len("ffff:ffff:ffff:ffff::".parse().unwrap()), 64);
+    }
+
+    #[test]
+    fn our_own_view_reads() {
+        let lo = interfaces_here().unwrap();
+        let lo = lo.iter().find(|i| i.name == "lo").expect("lo");
+        assert!(lo.index > 0 && lo.up);
+        assert!(lo.addresses.contains(&"127.0.0.1/8".to_string()), "{lo:?}");
+        assert!(!uts_here().unwrap().hostname.is_empty());
+        assert!(!kernel_release().unwrap().is_empty());
+    }
+}

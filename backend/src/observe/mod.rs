@@ -1,0 +1,436 @@
+//! The live view's observer: reads, from the host, what the kernel isolates for each watched
+//! container and for the host itself, and says what changed since it last said.
+//!
+//! Everything is read, nothing is changed: namespace inodes, process status lines, mount
+//! tables and id maps from `/proc`; usage from the cgroup files; hostname and interfaces
+//! through `setns` in a short-lived thread ([`inside`]). A session calls [`Observer::observe`]
+//! on the blocking pool a few times a second while something is watched.
+
+mod inside;
+mod mounts;
+mod procfs;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use isolab_shared::protocol::view::{
+    CgroupView, KernelView, NsView, ProcessView, ProcessesView, ViewTarget, ViewUpdate,
+};
+use isolab_shared::spec::NsKind;
+
+use crate::runtime::cgroups::{CgroupManager, CgroupVersion};
+
+/// A container the observer may look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    /// The name the session's user knows it by.
+    pub name: String,
+    /// The runtime's id (its cgroup).
+    pub id: String,
+    /// Host pid of its first process: its namespaces are the container's.
+    pub pid: i32,
+    /// `--cpus`, when set.
+    pub cpu_limit: Option<f64>,
+}
+
+/// State kept between observations: the last view sent per target (to send only changes) and
+/// the last CPU sample per container (to turn usage into a rate).
+#[derive(Debug, Default)]
+pub struct Observer {
+    sent: BTreeMap<ViewTarget, ViewUpdate>,
+    cpu: HashMap<String, (u64, Instant)>,
+    kernel: Option<String>,
+}
+
+/// What one pass of reading found about a target; compared with what was sent.
+struct Reading {
+    update: ViewUpdate,
+}
+
+impl Observer {
+    pub fn new() -> Observer {
+        Observer::default()
+    }
+
+    /// Look at every watched target and return, per target, the sections that changed since
+    /// the last call (all of them for a target in `fresh`, or seen for the first time).
+    /// `subjects` are all of the session's containers (sharing is computed among them).
+    pub fn observe(
+        &mut self,
+        cgroups: &dyn CgroupManager,
+        subjects: &[Subject],
+        watched: &BTreeSet<ViewTarget>,
+        fresh: &BTreeSet<ViewTarget>,
+    ) -> Vec<(ViewTarget, ViewUpdate)> {
+        self.sent
+            .retain(|t, _| watched.contains(t) && !fresh.contains(t));
+        let live: BTreeSet<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
+        self.cpu.retain(|id, _| live.contains(id.as_str()));
+        let mut out = Vec::new();
+        let world = World::read(cgroups, subjects, watched);
+        for target in watched {
+            let Some(reading) = self.read(cgroups, &world, target) else {
+                continue;
+            };
+            let last = self.sent.entry(target.clone()).or_default();
+            let changed = changes(last, reading.update);
+            if !changed.is_empty() {
+                out.push((target.clone(), changed));
+            }
+        }
+        out
+    }
+
+    fn kernel(&mut self) -> KernelView {
+        let release = self
+            .kernel
+            .get_or_insert_with(|| inside::kernel_release().unwrap_or_default())
+            .clone();
+        KernelView {
+            release,
+            shared_with_host: true,
+        }
+    }
+
+    fn read(
+        &mut self,
+        cgroups: &dyn CgroupManager,
+        world: &World,
+        target: &ViewTarget,
+    ) -> Option<Reading> {
+        match target {
+            ViewTarget::Host => Some(self.read_host(world)),
+            ViewTarget::Container(name) => {
+                let subject = world.subjects.iter().find(|s| &s.name == name)?;
+                self.read_container(cgroups, world, subject)
+            }
+        }
+    }
+
+    fn read_host(&mut self, world: &World) -> Reading {
+        let mut update = ViewUpdate {
+            namespaces: Some(world.namespaces(None, &world.host_ns)),
+            kernel: Some(self.kernel()),
+            uts: inside::uts_here().ok(),
+            interfaces: inside::interfaces_here().ok(),
+            mounts: std::fs::read_to_string("/proc/self/mountinfo")
+                .ok()
+                .map(|t| mounts::summarize(&t)),
+            id_maps: procfs::id_maps("self").ok(),
+            ..ViewUpdate::default()
+        };
+        let mut list = Vec::new();
+        for (pid, owner) in &world.owners {
+            if let Ok(st) = procfs::status(*pid) {
+                list.push(ProcessView {
+                    pid: *pid,
+                    pid_inside: *pid,
+                    ppid: st.ppid,
+                    uid_inside: st.uid,
+                    uid_host: st.uid,
+                    cmd: procfs::cmdline(*pid, &st.name),
+                    container: Some(owner.clone()),
+                });
+            }
+        }
+        link_parents(&mut list);
+        update.processes = Some(ProcessesView {
+            list,
+            host_total: Some(world.host_total),
+        });
+        Reading { update }
+    }
+
+    fn read_container(
+        &mut self,
+        cgroups: &dyn CgroupManager,
+        world: &World,
+        s: &Subject,
+    ) -> Option<Reading> {
+        let ns = *world.ns.get(&s.name)?;
+        let pid = s.pid.to_string();
+        let id_maps = procfs::id_maps(&pid).ok()?;
+        let uts_private = ns[1] != world.host_ns[1];
+        let net_private = ns[4] != world.host_ns[4];
+        let (uts, interfaces) = inside::read_inside(s.pid, uts_private, net_private).ok()?;
+        let uts = match uts {
+            Some(u) => u,
+            None => inside::uts_here().ok()?,
+        };
+        let interfaces = match interfaces {
+            Some(i) => i,
+            None => inside::interfaces_here().ok()?,
+        };
+        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+            .ok()
+            .map(|t| mounts::summarize(&t))?;
+        let processes = self.processes(world, s, &ns, &id_maps.uid)?;
+        let cgroup = self.cgroup(cgroups, s);
+        Some(Reading {
+            update: ViewUpdate {
+                namespaces: Some(world.namespaces(Some(&s.name), &ns)),
+                processes: Some(processes),
+                uts: Some(uts),
+                interfaces: Some(interfaces),
+                mounts: Some(mounts),
+                id_maps: Some(id_maps),
+                cgroup,
+                kernel: Some(self.kernel()),
+            },
+        })
+    }
+
+    /// The processes the container's `ps` lists: those of its pid namespace, or, when it
+    /// shares the host's, those of its cgroup.
+    fn processes(
+        &self,
+        world: &World,
+        s: &Subject,
+        ns: &[u64; 8],
+        uid_map: &[isolab_shared::protocol::view::IdRange],
+    ) -> Option<ProcessesView> {
+        let pid_ns = ns[3];
+        let level = procfs::status(s.pid).ok()?.nspid.len() - 1;
+        let members: Vec<i32> = if pid_ns == world.host_ns[3] {
+            world
+                .owners
+                .iter()
+                .filter(|(_, owner)| **owner == s.name)
+                .map(|(pid, _)| *pid)
+                .collect()
+        } else {
+            world
+                .pid_ns_of
+                .iter()
+                .filter(|(_, ino)| **ino == pid_ns)
+                .map(|(pid, _)| *pid)
+                .collect()
+        };
+        let mut list = Vec::new();
+        for pid in members {
+            let Ok(st) = procfs::status(pid) else {
+                continue;
+            };
+            let owner = world.owners.get(&pid).filter(|o| **o != s.name);
+            list.push(ProcessView {
+                pid,
+                pid_inside: st.nspid.get(level).copied().unwrap_or(pid),
+                ppid: st.ppid,
+                uid_inside: procfs::id_inside(uid_map, st.uid),
+                uid_host: st.uid,
+                cmd: procfs::cmdline(pid, &st.name),
+                container: owner.cloned(),
+            });
+        }
+        link_parents(&mut list);
+        Some(ProcessesView {
+            list,
+            host_total: None,
+        })
+    }
+
+    fn cgroup(&mut self, cgroups: &dyn CgroupManager, s: &Subject) -> Option<CgroupView> {
+        let stats = cgroups.stats(&s.id).ok()?;
+        let now = Instant::now();
+        let rate = match self.cpu.insert(s.id.clone(), (stats.cpu_usage_usec, now)) {
+            Some((before, at)) => {
+                let wall = now.duration_since(at).as_micros() as f64;
+                let used = stats.cpu_usage_usec.saturating_sub(before) as f64;
+                if wall > 0.0 {
+                    // Rounded: the page draws two digits, and a steady idle reads as 0.
+                    (used / wall * 1000.0).round() / 1000.0
+                } else {
+                    0.0
+                }
+            }
+            None => 0.0,
+        };
+        Some(CgroupView {
+            version: match cgroups.version() {
+                CgroupVersion::V1 => "v1",
+                CgroupVersion::V2 => "v2",
+            }
+            .to_string(),
+            memory_current: stats.memory_current,
+            memory_peak: stats.memory_peak,
+            memory_limit: stats.memory_limit,
+            oom_kills: stats.oom_kills,
+            cpu_usage_usec: stats.cpu_usage_usec,
+            cpu_rate: rate,
+            cpu_limit: s.cpu_limit,
+            cpu_throttled_usec: stats.cpu_throttled_usec,
+            pids_current: stats.pids_current,
+            pids_limit: stats.pids_limit,
+        })
+    }
+}
+
+/// What one observation reads once for all targets.
+struct World<'a> {
+    subjects: &'a [Subject],
+    host_ns: [u64; 8],
+    /// Each subject's namespaces, by name (absent: its process is gone).
+    ns: BTreeMap<String, [u64; 8]>,
+    /// Host pid → the name of the session's container whose cgroup holds it.
+    owners: BTreeMap<i32, String>,
+    /// Host pid → pid namespace inode, for every process (read only when a watched container
+    /// has a pid namespace of its own).
+    pid_ns_of: BTreeMap<i32, u64>,
+    host_total: u32,
+}
+
+impl<'a> World<'a> {
+    fn read(
+        cgroups: &dyn CgroupManager,
+        subjects: &'a [Subject],
+        watched: &BTreeSet<ViewTarget>,
+    ) -> World<'a> {
+        let host_ns = procfs::ns_inodes("self").unwrap_or_default();
+        let ns: BTreeMap<String, [u64; 8]> = subjects
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), procfs::ns_inodes(&s.pid.to_string()).ok()?)))
+            .collect();
+        let mut owners = BTreeMap::new();
+        for s in subjects {
+            for pid in cgroups.pids(&s.id).unwrap_or_default() {
+                owners.insert(pid, s.name.clone());
+            }
+        }
+        let all = procfs::all_pids().unwrap_or_default();
+        let own_pid_ns = watched.iter().any(|t| match t {
+            ViewTarget::Container(name) => ns.get(name).is_some_and(|n| n[3] != host_ns[3]),
+            ViewTarget::Host => false,
+        });
+        let pid_ns_of = if own_pid_ns {
+            all.iter()
+                .filter_map(|&p| Some((p, procfs::ns_inode(&p.to_string(), NsKind::Pid).ok()?)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        World {
+            subjects,
+            host_ns,
+            ns,
+            owners,
+            pid_ns_of,
+            host_total: all.len() as u32,
+        }
+    }
+
+    /// One row per kind: the inode and who else is in that namespace.
+    fn namespaces(&self, me: Option<&str>, mine: &[u64; 8]) -> Vec<NsView> {
+        NsKind::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mine[*i] != 0)
+            .map(|(i, kind)| {
+                let mut shared_with = Vec::new();
+                if me.is_some() && self.host_ns[i] == mine[i] {
+                    shared_with.push("host".to_string());
+                }
+                for (name, theirs) in &self.ns {
+                    if Some(name.as_str()) != me && theirs[i] == mine[i] {
+                        shared_with.push(name.clone());
+                    }
+                }
+                NsView {
+                    kind: kind.proc_name().to_string(),
+                    inode: mine[i],
+                    shared_with,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A parent outside the list is 0, so the list draws as a tree of its own.
+fn link_parents(list: &mut [ProcessView]) {
+    let pids: BTreeSet<i32> = list.iter().map(|p| p.pid).collect();
+    for p in list.iter_mut() {
+        if !pids.contains(&p.ppid) {
+            p.ppid = 0;
+        }
+    }
+}
+
+/// The sections of `now` that differ from `last`; `last` becomes `now`.
+fn changes(last: &mut ViewUpdate, now: ViewUpdate) -> ViewUpdate {
+    fn section<T: PartialEq + Clone>(last: &mut Option<T>, now: Option<T>) -> Option<T> {
+        match now {
+            Some(v) if last.as_ref() != Some(&v) => {
+                *last = Some(v.clone());
+                Some(v)
+            }
+            _ => None,
+        }
+    }
+    ViewUpdate {
+        namespaces: section(&mut last.namespaces, now.namespaces),
+        processes: section(&mut last.processes, now.processes),
+        uts: section(&mut last.uts, now.uts),
+        interfaces: section(&mut last.interfaces, now.interfaces),
+        mounts: section(&mut last.mounts, now.mounts),
+        id_maps: section(&mut last.id_maps, now.id_maps),
+        cgroup: section(&mut last.cgroup, now.cgroup),
+        kernel: section(&mut last.kernel, now.kernel),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use isolab_shared::protocol::view::UtsView;
+
+    fn uts(name: &str) -> Option<UtsView> {
+        Some(UtsView {
+            hostname: name.into(),
+            domainname: "(none)".into(),
+        })
+    }
+
+    #[test]
+    fn only_changed_sections_are_sent() {
+        let mut last = ViewUpdate::default();
+        let first = ViewUpdate {
+            uts: uts("alpha"),
+            kernel: Some(KernelView {
+                release: "6.1".into(),
+                shared_with_host: true,
+            }),
+            ..ViewUpdate::default()
+        };
+        assert_eq!(changes(&mut last, first.clone()), first, "first time: all");
+        assert!(changes(&mut last, first.clone()).is_empty(), "nothing new");
+        let renamed = ViewUpdate {
+            uts: uts("gamma"),
+            ..first.clone()
+        };
+        assert_eq!(
+            changes(&mut last, renamed),
+            ViewUpdate {
+                uts: uts("gamma"),
+                ..ViewUpdate::default()
+            }
+        );
+        // A section that could not be read this time is not "changed to nothing".
+        assert!(changes(&mut last, ViewUpdate::default()).is_empty());
+        assert_eq!(last.uts, uts("gamma"));
+    }
+
+    #[test]
+    fn parents_outside_the_list_are_roots() {
+        let p = |pid, ppid| ProcessView {
+            pid,
+            pid_inside: pid,
+            ppid,
+            uid_inside: 0,
+            uid_host: 0,
+            cmd: String::new(),
+            container: None,
+        };
+        let mut list = vec![p(10, 9), p(11, 10)];
+        link_parents(&mut list);
+        assert_eq!((list[0].ppid, list[1].ppid), (0, 10));
+    }
+}
