@@ -1,23 +1,32 @@
 //! The page's root. [`Link`] is the one owner of the socket: it turns socket events into state
 //! actions (control messages) or screen writes (terminal bytes), reconnects after a drop, and
-//! numbers requests so their replies find their way back. Components reach it, and the state,
-//! through the [`Session`] context.
+//! numbers requests so their replies find their way back. It also sends what messages call
+//! for: the `watch`es of the live view (`view::watches_for`) and a running preset's next
+//! request (`presets::Runner`). Components reach it, and the state, through the [`Session`]
+//! context.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
-use isolab_shared::protocol::{ClientMsg, Handle, Ref, ServerMsg};
+use gloo_timers::callback::{Interval, Timeout};
+use isolab_shared::protocol::{ClientMsg, Handle, Ref, ServerMsg, ViewTarget};
 use yew::prelude::*;
 
-use crate::components::{ContainerCard, SpecForm, StatusBar, TerminalPane};
+use crate::components::{
+    ContainerCard, ContainerView, HostCard, NsMatrix, PresetBar, SpecForm, StatusBar, TerminalPane,
+};
+use crate::presets::{Command, Preset, Runner};
 use crate::screens::Screens;
-use crate::state::{Action, AppState, Origin};
+use crate::state::{Action, AppState, Card, Origin};
+use crate::view;
 use crate::ws::{self, Event, Socket};
 
 /// First wait before reconnecting; doubled after each failure up to [`RETRY_MAX_MS`].
 const RETRY_FIRST_MS: u32 = 1_000;
 const RETRY_MAX_MS: u32 = 15_000;
+
+/// How often the sparklines get a point.
+const SAMPLE_MS: u32 = 1_000;
 
 /// The socket owner.
 pub struct Link {
@@ -27,6 +36,8 @@ pub struct Link {
     next_ref: Cell<Ref>,
     retry: RefCell<Option<Timeout>>,
     retry_ms: Cell<u32>,
+    /// The preset being set up, if one is.
+    preset: RefCell<Option<Runner>>,
 }
 
 impl Link {
@@ -45,6 +56,7 @@ impl Link {
                 next_ref: Cell::new(1),
                 retry: RefCell::new(None),
                 retry_ms: Cell::new(RETRY_FIRST_MS),
+                preset: RefCell::new(None),
             }
         })
     }
@@ -54,6 +66,7 @@ impl Link {
         self.retry.borrow_mut().take();
         self.socket.borrow_mut().take();
         self.screens.clear();
+        self.abort_preset("the connection was reset");
         self.dispatch.dispatch(Action::Connecting);
         let me = Rc::downgrade(self);
         let socket = Socket::connect(&ws::endpoint(), move |event| {
@@ -74,7 +87,16 @@ impl Link {
                 if matches!(msg, ServerMsg::Hello { .. }) {
                     self.retry_ms.set(RETRY_FIRST_MS);
                 }
+                let watches = view::watches_for(&msg);
+                if let Some(runner) = self.preset.borrow_mut().as_mut() {
+                    runner.on_message(&msg);
+                }
+                // The state first, so that the requests below are pending after its reply.
                 self.dispatch.dispatch(Action::Received(msg));
+                for target in watches {
+                    self.watch(target);
+                }
+                self.drive_preset();
             }
             Event::Output { handle, data } => self.screens.output(handle, data),
             Event::Garbled(why) => self.dispatch.dispatch(Action::Notice(why)),
@@ -84,6 +106,7 @@ impl Link {
 
     /// The connection dropped (or never came): say so and try again later.
     fn lost(self: &Rc<Self>) {
+        self.abort_preset("the connection was lost");
         self.dispatch.dispatch(Action::Closed);
         let wait = self.retry_ms.get();
         self.retry_ms.set((wait * 2).min(RETRY_MAX_MS));
@@ -96,16 +119,85 @@ impl Link {
         *self.retry.borrow_mut() = Some(timer);
     }
 
-    /// Sends a request numbered so that its reply lands at `origin`.
-    pub fn request(&self, origin: Origin, make: impl FnOnce(Option<Ref>) -> ClientMsg) {
+    /// Sends a request numbered so that its reply lands at `origin`; its `ref`, if sent.
+    pub fn request(
+        &self,
+        origin: Origin,
+        make: impl FnOnce(Option<Ref>) -> ClientMsg,
+    ) -> Option<Ref> {
         let reference = self.next_ref.get();
         self.next_ref.set(reference + 1);
         if self.send(&make(Some(reference))) {
             self.dispatch.dispatch(Action::Sent { reference, origin });
+            Some(reference)
         } else {
             self.dispatch.dispatch(Action::Notice(
                 "not connected: the request was not sent".into(),
             ));
+            None
+        }
+    }
+
+    /// Asks for the live view of `target` (the server sends it until the container is gone).
+    fn watch(&self, target: ViewTarget) {
+        self.request(Origin::Watch(target.clone()), |reference| {
+            ClientMsg::Watch { reference, target }
+        });
+    }
+
+    /// Sets up `preset`: ended cards are dismissed, running containers removed, then the
+    /// preset's containers created one by one (as their replies arrive, see `on_event`).
+    pub fn run_preset(&self, preset: Preset, cards: &[Card]) {
+        for card in cards.iter().filter(|c| !c.running()) {
+            self.dispatch
+                .dispatch(Action::Dismiss(card.info.id.clone()));
+        }
+        let running = cards
+            .iter()
+            .filter(|c| c.running())
+            .map(|c| c.info.id.clone())
+            .collect();
+        *self.preset.borrow_mut() = Some(Runner::new(preset, running));
+        self.drive_preset();
+    }
+
+    /// Sends what the running preset needs next, and shows where it is.
+    fn drive_preset(&self) {
+        // Out of its cell while sending: a request dispatches, and nothing may find it borrowed.
+        let Some(mut runner) = self.preset.borrow_mut().take() else {
+            return;
+        };
+        for command in runner.requests() {
+            let reference = match &command {
+                Command::Remove(id) => {
+                    let container = id.clone();
+                    self.request(Origin::Remove(id.clone()), |reference| ClientMsg::Remove {
+                        reference,
+                        container,
+                    })
+                }
+                Command::Create(spec) => {
+                    let spec = spec.clone();
+                    self.request(Origin::Preset, |reference| ClientMsg::Create {
+                        reference,
+                        spec,
+                    })
+                }
+            };
+            runner.sent(&command, reference);
+        }
+        self.dispatch
+            .dispatch(Action::Preset(Some(runner.status())));
+        if !runner.finished() {
+            *self.preset.borrow_mut() = Some(runner);
+        }
+    }
+
+    fn abort_preset(&self, why: &str) {
+        if let Some(mut runner) = self.preset.borrow_mut().take() {
+            runner.abort(why);
+            self.dispatch
+                .dispatch(Action::Preset(Some(runner.status())));
         }
     }
 
@@ -166,6 +258,13 @@ pub fn App() -> Html {
             move || link.shutdown()
         });
     }
+    {
+        let dispatch = state.dispatcher();
+        use_effect_with((), move |_| {
+            let tick = Interval::new(SAMPLE_MS, move || dispatch.dispatch(Action::Sample));
+            move || drop(tick)
+        });
+    }
     let session = Session {
         state: state.clone(),
         link: link.clone(),
@@ -176,13 +275,37 @@ pub fn App() -> Html {
         .iter()
         .map(|card| html! { <ContainerCard key={card.info.id.clone()} card={card.clone()} /> })
         .collect();
-    let panes: Html = state
-        .panes
+    // One stack per container: its terminals, then its live view.
+    let stacks: Html = state
+        .cards
         .iter()
-        .map(|pane| {
+        .filter(|card| state.panes.iter().any(|p| p.container == card.info.id))
+        .map(|card| {
+            let info = &card.info;
+            let live = state.views.container(&info.name);
+            let hostname = live
+                .and_then(|v| v.hostname())
+                .map(|h| AttrValue::from(h.to_string()));
+            let flash = live.and_then(|v| v.hostname_changed_at);
+            let panes: Html = state
+                .panes
+                .iter()
+                .filter(|p| p.container == info.id)
+                .map(|pane| {
+                    html! {
+                        <TerminalPane key={pane.key(state.session)} handle={pane.handle}
+                            title={pane.title.clone()} exit={pane.exit.clone()}
+                            hostname={hostname.clone()} {flash} />
+                    }
+                })
+                .collect();
             html! {
-                <TerminalPane key={pane.key(state.session)} handle={pane.handle}
-                    title={pane.title.clone()} exit={pane.exit.clone()} />
+                <div class="stack" key={info.id.clone()} data-container={info.name.clone()}>
+                    { panes }
+                    if card.running() {
+                        <ContainerView name={info.name.clone()} view={live.cloned()} />
+                    }
+                </div>
             }
         })
         .collect();
@@ -196,12 +319,21 @@ pub fn App() -> Html {
                     <SpecForm />
                     <section class="cards" aria-label="containers">{ cards }</section>
                 </aside>
-                <main class={grid}>
-                    if state.panes.is_empty() {
-                        <p class="empty">{ "Create a container: its terminal appears here." }</p>
-                    } else {
-                        { panes }
-                    }
+                <main class="workspace">
+                    <PresetBar />
+                    <section class="session-view" aria-label="the session's namespaces">
+                        <NsMatrix />
+                        <HostCard />
+                    </section>
+                    <div class={grid}>
+                        if state.panes.is_empty() {
+                            <p class="empty">
+                                { "Create a container (or pick a preset): its terminal appears here, above its live view." }
+                            </p>
+                        } else {
+                            { stacks }
+                        }
+                    </div>
                 </main>
             </div>
         </ContextProvider<Session>>

@@ -1,14 +1,19 @@
 //! The page's one state machine: the connection, the session's containers (cards), their
-//! terminals (panes), and which request each pending `ref` came from, so that a reply lands
-//! next to what caused it.
+//! terminals (panes), the live view of each ([`Views`]), the preset last run, and which
+//! request each pending `ref` came from, so that a reply lands next to what caused it.
 //!
 //! Plain data and a pure [`AppState::apply`]; `Reducible` wraps it for Yew. Terminal bytes
 //! never pass through here (they go straight to xterm.js, see `screens.rs`).
 
 use std::rc::Rc;
 
-use isolab_shared::protocol::{ContainerInfo, Handle, Limits, Ref, ServerMsg};
+use isolab_shared::protocol::{
+    ContainerInfo, Handle, Limits, Ref, ServerMsg, ViewTarget, ViewUpdate,
+};
 use yew::Reducible;
+
+use crate::presets::PresetStatus;
+use crate::view::Views;
 
 /// The WebSocket's state as the page shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,8 +41,12 @@ pub enum Origin {
     Create,
     /// A card's `+ shell` button (the container's id).
     Exec(String),
-    /// A card's remove button (the container's id).
+    /// A card's remove button, or a preset clearing the session (the container's id).
     Remove(String),
+    /// A preset's `create`: its progress and errors are the preset bar's (`presets::Runner`).
+    Preset,
+    /// A `watch`: its errors are shown where the view would be. Its answer is a `view`.
+    Watch(ViewTarget),
 }
 
 /// How a process ended.
@@ -159,6 +168,10 @@ pub struct AppState {
     pub notice: Option<String>,
     /// Terminals side by side: 1 or 2.
     pub columns: u8,
+    /// The live view of the host and of each container.
+    pub views: Views,
+    /// The preset last run (its progress, then its hint), until dismissed.
+    pub preset: Option<PresetStatus>,
 }
 
 impl Default for AppState {
@@ -174,6 +187,8 @@ impl Default for AppState {
             form_error: None,
             notice: None,
             columns: 2,
+            views: Views::default(),
+            preset: None,
         }
     }
 }
@@ -196,6 +211,10 @@ pub enum Action {
     /// Something to tell that belongs to no request.
     Notice(String),
     ClearNotice,
+    /// The one-second tick: a point of history for each container's sparklines.
+    Sample,
+    /// A preset's progress (`None`: its hint is dismissed).
+    Preset(Option<PresetStatus>),
 }
 
 impl Reducible for AppState {
@@ -204,7 +223,13 @@ impl Reducible for AppState {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut next = (*self).clone();
         next.apply(action);
-        Rc::new(next)
+        // The same Rc when nothing changed: Yew then skips the render (a tick with nothing
+        // to sample, a status already shown).
+        if next == *self {
+            self
+        } else {
+            Rc::new(next)
+        }
     }
 }
 
@@ -223,6 +248,8 @@ impl AppState {
             Action::SetColumns(n) => self.columns = n.clamp(1, 2),
             Action::Notice(text) => self.notice = Some(text),
             Action::ClearNotice => self.notice = None,
+            Action::Sample => self.views.sample(),
+            Action::Preset(status) => self.preset = status,
         }
     }
 
@@ -272,6 +299,7 @@ impl AppState {
                     card.error = None;
                 }
             }
+            Origin::Preset | Origin::Watch(_) => {}
         }
         self.pending.push((reference, origin));
     }
@@ -314,8 +342,7 @@ impl AppState {
                 reference,
                 containers,
             } => self.state(reference, containers),
-            // The live view is drawn by the view panel (issue 4), not kept here yet.
-            ServerMsg::View { .. } => {}
+            ServerMsg::View { target, update } => self.view(target, *update),
             ServerMsg::Error {
                 reference,
                 code,
@@ -344,6 +371,8 @@ impl AppState {
         self.notice = (had_running && containers.is_empty()).then(|| {
             "The connection was lost and the server removed this session's containers.".to_string()
         });
+        self.views
+            .keep(|name| containers.iter().any(|c| c.name == name));
         for info in containers {
             for &handle in &info.handles {
                 self.add_pane(&info, handle);
@@ -363,7 +392,7 @@ impl AppState {
                     card.busy = false;
                 }
             }
-            None => {}
+            Some(Origin::Preset | Origin::Watch(_)) | None => {}
         }
         self.add_pane(&info, handle);
         self.upsert(info);
@@ -394,8 +423,28 @@ impl AppState {
         let cards = &self.cards;
         self.panes
             .retain(|p| cards.iter().any(|c| c.info.id == p.container));
+        // A container's view ends with it.
+        self.views
+            .keep(|name| containers.iter().any(|c| c.name == name));
         for info in containers {
             self.upsert(info);
+        }
+    }
+
+    /// A `view`: it answers the `watch`; kept for the host and for running containers only
+    /// (one that just went away is not brought back).
+    fn view(&mut self, target: ViewTarget, update: ViewUpdate) {
+        self.pending
+            .retain(|(_, origin)| !matches!(origin, Origin::Watch(t) if *t == target));
+        let known = match &target {
+            ViewTarget::Host => true,
+            ViewTarget::Container(name) => self
+                .cards
+                .iter()
+                .any(|c| c.running() && c.info.name == *name),
+        };
+        if known {
+            self.views.received(target, update);
         }
     }
 
@@ -412,6 +461,11 @@ impl AppState {
                 }
                 None => self.notice = Some(problem.message),
             },
+            // The preset bar shows it (the runner hears the same error).
+            Some(Origin::Preset) => {}
+            Some(Origin::Watch(target)) => self
+                .views
+                .failed(target, format!("{}: {}", problem.code, problem.message)),
             None => self.notice = Some(format!("{}: {}", problem.code, problem.message)),
         }
     }

@@ -40,7 +40,16 @@ pub struct Observer {
     sent: BTreeMap<ViewTarget, ViewUpdate>,
     cpu: HashMap<String, (u64, Instant)>,
     kernel: Option<String>,
+    /// Passes so far: sections that rarely change are read every [`SLOW_EVERY`]th.
+    passes: u64,
+    /// Each subject's namespaces (by pid), re-read on slow passes: a process keeps its
+    /// namespaces unless it calls `setns` or `unshare` itself.
+    ns: HashMap<i32, [u64; 8]>,
 }
+
+/// Mounts, id maps and interfaces change rarely (and cost the most to read): they are read on
+/// every 4th pass (once a second at the session's 250 ms), and on a target's first.
+const SLOW_EVERY: u64 = 4;
 
 /// What one pass of reading found about a target; compared with what was sent.
 struct Reading {
@@ -67,9 +76,24 @@ impl Observer {
         let live: BTreeSet<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
         self.cpu.retain(|id, _| live.contains(id.as_str()));
         let mut out = Vec::new();
-        let world = World::read(cgroups, subjects, watched);
+        let slow_pass = self.passes.is_multiple_of(SLOW_EVERY);
+        self.passes += 1;
+        if slow_pass {
+            self.ns.clear();
+        }
+        let live_pids: BTreeSet<i32> = subjects.iter().map(|s| s.pid).collect();
+        self.ns.retain(|pid, _| live_pids.contains(pid));
+        for s in subjects {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.ns.entry(s.pid) {
+                if let Ok(ns) = procfs::ns_inodes(&s.pid.to_string()) {
+                    slot.insert(ns);
+                }
+            }
+        }
+        let world = World::read(cgroups, subjects, watched, &self.ns);
         for target in watched {
-            let Some(reading) = self.read(cgroups, &world, target) else {
+            let slow = slow_pass || !self.sent.contains_key(target);
+            let Some(reading) = self.read(cgroups, &world, target, slow) else {
                 continue;
             };
             let last = self.sent.entry(target.clone()).or_default();
@@ -97,28 +121,31 @@ impl Observer {
         cgroups: &dyn CgroupManager,
         world: &World,
         target: &ViewTarget,
+        slow: bool,
     ) -> Option<Reading> {
         match target {
-            ViewTarget::Host => Some(self.read_host(world)),
+            ViewTarget::Host => Some(self.read_host(world, slow)),
             ViewTarget::Container(name) => {
                 let subject = world.subjects.iter().find(|s| &s.name == name)?;
-                self.read_container(cgroups, world, subject)
+                self.read_container(cgroups, world, subject, slow)
             }
         }
     }
 
-    fn read_host(&mut self, world: &World) -> Reading {
+    fn read_host(&mut self, world: &World, slow: bool) -> Reading {
         let mut update = ViewUpdate {
             namespaces: Some(world.namespaces(None, &world.host_ns)),
             kernel: Some(self.kernel()),
             uts: inside::uts_here().ok(),
-            interfaces: inside::interfaces_here().ok(),
-            mounts: std::fs::read_to_string("/proc/self/mountinfo")
-                .ok()
-                .map(|t| mounts::summarize(&t)),
-            id_maps: procfs::id_maps("self").ok(),
             ..ViewUpdate::default()
         };
+        if slow {
+            update.interfaces = inside::interfaces_here().ok();
+            update.mounts = std::fs::read_to_string("/proc/self/mountinfo")
+                .ok()
+                .map(|t| mounts::summarize(&t));
+            update.id_maps = procfs::id_maps("self").ok();
+        }
         let mut list = Vec::new();
         for (pid, owner) in &world.owners {
             if let Ok(st) = procfs::status(*pid) {
@@ -146,24 +173,34 @@ impl Observer {
         cgroups: &dyn CgroupManager,
         world: &World,
         s: &Subject,
+        slow: bool,
     ) -> Option<Reading> {
         let ns = *world.ns.get(&s.name)?;
         let pid = s.pid.to_string();
+        // The uid map is needed every pass (for the processes' users); it is one small read.
         let id_maps = procfs::id_maps(&pid).ok()?;
         let uts_private = ns[1] != world.host_ns[1];
-        let net_private = ns[4] != world.host_ns[4];
-        let (uts, interfaces) = inside::read_inside(s.pid, uts_private, net_private).ok()?;
+        let net_private = slow && ns[4] != world.host_ns[4];
+        let (uts, interfaces) = if uts_private || net_private {
+            inside::read_inside(s.pid, uts_private, net_private).ok()?
+        } else {
+            (None, None)
+        };
         let uts = match uts {
             Some(u) => u,
             None => inside::uts_here().ok()?,
         };
-        let interfaces = match interfaces {
-            Some(i) => i,
-            None => inside::interfaces_here().ok()?,
+        let interfaces = match (interfaces, slow) {
+            (Some(i), _) => Some(i),
+            (None, true) => Some(inside::interfaces_here().ok()?),
+            (None, false) => None,
         };
-        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-            .ok()
-            .map(|t| mounts::summarize(&t))?;
+        let mounts = if slow {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+            Some(mounts::summarize(&text))
+        } else {
+            None
+        };
         let processes = self.processes(world, s, &ns, &id_maps.uid)?;
         let cgroup = self.cgroup(cgroups, s);
         Some(Reading {
@@ -171,9 +208,9 @@ impl Observer {
                 namespaces: Some(world.namespaces(Some(&s.name), &ns)),
                 processes: Some(processes),
                 uts: Some(uts),
-                interfaces: Some(interfaces),
-                mounts: Some(mounts),
-                id_maps: Some(id_maps),
+                interfaces,
+                mounts,
+                id_maps: slow.then_some(id_maps),
                 cgroup,
                 kernel: Some(self.kernel()),
             },
@@ -273,8 +310,10 @@ struct World<'a> {
     ns: BTreeMap<String, [u64; 8]>,
     /// Host pid → the name of the session's container whose cgroup holds it.
     owners: BTreeMap<i32, String>,
-    /// Host pid → pid namespace inode, for every process (read only when a watched container
-    /// has a pid namespace of its own).
+    /// Host pid → pid namespace inode, for the session's processes (read only when a watched
+    /// container has a pid namespace of its own). Every process in a container's pid namespace
+    /// is in one of the session's cgroups: `exec` joins the container's cgroup, and a pid
+    /// namespace can only be joined from one of its ancestors' (which a container cannot reach).
     pid_ns_of: BTreeMap<i32, u64>,
     host_total: u32,
 }
@@ -284,29 +323,42 @@ impl<'a> World<'a> {
         cgroups: &dyn CgroupManager,
         subjects: &'a [Subject],
         watched: &BTreeSet<ViewTarget>,
+        known_ns: &HashMap<i32, [u64; 8]>,
     ) -> World<'a> {
         let host_ns = procfs::ns_inodes("self").unwrap_or_default();
         let ns: BTreeMap<String, [u64; 8]> = subjects
             .iter()
-            .filter_map(|s| Some((s.name.clone(), procfs::ns_inodes(&s.pid.to_string()).ok()?)))
+            .filter_map(|s| Some((s.name.clone(), *known_ns.get(&s.pid)?)))
             .collect();
+        // One cgroup.procs per container is enough (on v1 every hierarchy holds the same
+        // processes: the runtime puts each in all of them).
         let mut owners = BTreeMap::new();
         for s in subjects {
-            for pid in cgroups.pids(&s.id).unwrap_or_default() {
+            let pids = cgroups
+                .procs_files(&s.id)
+                .iter()
+                .find_map(|f| std::fs::read_to_string(f).ok())
+                .unwrap_or_default();
+            for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
                 owners.insert(pid, s.name.clone());
             }
         }
-        let all = procfs::all_pids().unwrap_or_default();
         let own_pid_ns = watched.iter().any(|t| match t {
             ViewTarget::Container(name) => ns.get(name).is_some_and(|n| n[3] != host_ns[3]),
             ViewTarget::Host => false,
         });
         let pid_ns_of = if own_pid_ns {
-            all.iter()
+            owners
+                .keys()
                 .filter_map(|&p| Some((p, procfs::ns_inode(&p.to_string(), NsKind::Pid).ok()?)))
                 .collect()
         } else {
             BTreeMap::new()
+        };
+        let host_total = if watched.contains(&ViewTarget::Host) {
+            procfs::all_pids().map_or(0, |p| p.len() as u32)
+        } else {
+            0
         };
         World {
             subjects,
@@ -314,7 +366,7 @@ impl<'a> World<'a> {
             ns,
             owners,
             pid_ns_of,
-            host_total: all.len() as u32,
+            host_total,
         }
     }
 

@@ -28,7 +28,8 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
                 reference,
                 container,
                 cmd: Vec::new(),
-            })
+                env: Vec::new(),
+            });
         })
     };
     let remove = {
@@ -43,7 +44,7 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
                     .request(Origin::Remove(id.clone()), |reference| ClientMsg::Remove {
                         reference,
                         container,
-                    })
+                    });
             } else {
                 session.dispatch(Action::Dismiss(id.clone()))
             }

@@ -1,7 +1,8 @@
 //! One terminal: an xterm.js instance for a handle. Keystrokes go out as input frames; its
 //! size follows its box (a `ResizeObserver` runs the fit addon, and a changed size is sent as
 //! `resize`); output reaches it through `screens.rs`. Once its process ended it shows how, stops
-//! sending, and can be closed.
+//! sending, and can be closed. Its header carries the container's live hostname, which flashes
+//! when it changes.
 //!
 //! No key handler of our own: xterm.js's selection, the browser's paste (Ctrl+Shift+V,
 //! right-click → Paste) and copy (right-click → Copy) work as they do by default.
@@ -24,6 +25,12 @@ pub struct TerminalProps {
     pub handle: Handle,
     pub title: AttrValue,
     pub exit: Option<Exit>,
+    /// The container's hostname, live from its UTS namespace (once its view came).
+    #[prop_or_default]
+    pub hostname: Option<AttrValue>,
+    /// The view update that last changed the hostname: each new value flashes the badge.
+    #[prop_or_default]
+    pub flash: Option<u32>,
 }
 
 #[function_component]
@@ -57,11 +64,23 @@ pub fn TerminalPane(props: &TerminalProps) -> Html {
         }
     });
 
+    // Two animations with the same frames: switching between them restarts the flash.
+    let flash = props
+        .flash
+        .map(|n| if n % 2 == 0 { "flash-a" } else { "flash-b" });
+    let badge = props.hostname.as_ref().map(|name| {
+        html! {
+            <span class={classes!("hostname-badge", flash)}
+                title="the hostname, live from the container's UTS namespace">{ name }</span>
+        }
+    });
+
     html! {
         <section class={classes!("pane", props.exit.is_some().then_some("ended"))}
             data-handle={props.handle.to_string()}>
             <header class="pane-head">
                 <span class="pane-title">{ &props.title }</span>
+                { badge }
                 { status }
             </header>
             <div class="xterm-host" ref={host}></div>

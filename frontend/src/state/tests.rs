@@ -1,4 +1,4 @@
-use isolab_shared::protocol::{ContainerInfo, Limits, ServerMsg};
+use isolab_shared::protocol::{ContainerInfo, Limits, ServerMsg, ViewTarget, ViewUpdate};
 
 use super::*;
 
@@ -302,4 +302,140 @@ fn located_keeps_what_is_not_a_spec_field() {
         field: None,
     };
     assert_eq!(other.clone().located(), other);
+}
+
+fn view(target: ViewTarget, hostname: &str) -> Action {
+    Action::Received(ServerMsg::View {
+        target,
+        update: Box::new(ViewUpdate {
+            uts: Some(isolab_shared::protocol::view::UtsView {
+                hostname: hostname.to_string(),
+                domainname: String::new(),
+            }),
+            cgroup: Some(isolab_shared::protocol::view::CgroupView {
+                memory_current: 4096,
+                ..Default::default()
+            }),
+            ..ViewUpdate::default()
+        }),
+    })
+}
+
+fn alpha_target() -> ViewTarget {
+    ViewTarget::Container("alpha".into())
+}
+
+#[test]
+fn views_are_kept_for_the_host_and_running_containers() {
+    let mut s = with_alpha();
+    s.apply(view(ViewTarget::Host, "server"));
+    s.apply(view(alpha_target(), "alpha"));
+    s.apply(view(ViewTarget::Container("nobody".into()), "x"));
+    assert_eq!(s.views.host.hostname(), Some("server"));
+    assert_eq!(
+        s.views.container("alpha").unwrap().hostname(),
+        Some("alpha")
+    );
+    assert!(s.views.container("nobody").is_none(), "not one of ours");
+
+    s.apply(view(alpha_target(), "gamma"));
+    let alpha = s.views.container("alpha").unwrap();
+    assert_eq!(alpha.hostname(), Some("gamma"));
+    assert_eq!(alpha.hostname_changed_at, Some(2));
+}
+
+#[test]
+fn a_container_that_disappears_loses_its_view() {
+    let mut s = with_alpha();
+    s.apply(view(alpha_target(), "alpha"));
+    s.apply(exited(1, "a1", 0, None));
+    assert!(
+        s.views.container("alpha").is_some(),
+        "until the state says so"
+    );
+    s.apply(state_msg(None, vec![]));
+    assert!(s.views.container("alpha").is_none());
+    // A late view does not bring it back: its card has ended.
+    s.apply(view(alpha_target(), "alpha"));
+    assert!(s.views.container("alpha").is_none());
+}
+
+#[test]
+fn hello_keeps_the_views_of_the_containers_it_lists() {
+    let mut s = with_alpha();
+    s.apply(created(None, info("b2", "beta", &[2]), 2));
+    s.apply(view(alpha_target(), "alpha"));
+    s.apply(view(ViewTarget::Container("beta".into()), "beta"));
+    s.apply(Action::Closed);
+    s.apply(hello(vec![info("b2", "beta", &[2])]));
+    assert!(s.views.container("alpha").is_none());
+    assert!(s.views.container("beta").is_some());
+}
+
+#[test]
+fn a_refused_watch_shows_in_the_view_and_a_view_answers_the_watch() {
+    let mut s = with_alpha();
+    s.apply(Action::Sent {
+        reference: 20,
+        origin: Origin::Watch(ViewTarget::Host),
+    });
+    s.apply(Action::Sent {
+        reference: 21,
+        origin: Origin::Watch(alpha_target()),
+    });
+    s.apply(error(Some(21), "unknown_type", None));
+    assert_eq!(
+        s.views.container("alpha").unwrap().error.as_deref(),
+        Some("unknown_type: unknown_type happened")
+    );
+    assert_eq!(s.notice, None, "not a page-wide notice");
+    s.apply(view(ViewTarget::Host, "server"));
+    assert!(s.pending.is_empty(), "the host's view answered its watch");
+}
+
+#[test]
+fn the_tick_samples_and_an_idle_tick_changes_nothing() {
+    let s = Rc::new(AppState::default());
+    let same = s.clone().reduce(Action::Sample);
+    assert!(
+        Rc::ptr_eq(&s, &same),
+        "nothing to sample: no new state, no render"
+    );
+
+    let mut s = with_alpha();
+    s.apply(view(alpha_target(), "alpha"));
+    s.apply(Action::Sample);
+    s.apply(Action::Sample);
+    let history = &s.views.container("alpha").unwrap().history;
+    assert_eq!(history.memory.points(), vec![4096.0, 4096.0]);
+}
+
+#[test]
+fn preset_progress_and_its_errors_stay_out_of_the_form() {
+    use crate::presets::{Phase, Preset, PresetStatus};
+    let mut s = AppState::default();
+    s.apply(hello(vec![]));
+    let status = PresetStatus {
+        preset: Preset::Uts,
+        phase: Phase::Creating("alpha".into()),
+    };
+    s.apply(Action::Preset(Some(status.clone())));
+    assert_eq!(s.preset, Some(status));
+    s.apply(Action::Sent {
+        reference: 3,
+        origin: Origin::Preset,
+    });
+    assert!(!s.creating, "the form stays usable");
+    s.apply(error(Some(3), "limit_reached", None));
+    assert_eq!(s.form_error, None);
+    assert_eq!(s.notice, None);
+    s.apply(Action::Sent {
+        reference: 4,
+        origin: Origin::Preset,
+    });
+    s.apply(created(Some(4), info("a1", "alpha", &[1]), 1));
+    assert_eq!(s.cards.len(), 1);
+    assert!(s.pending.is_empty());
+    s.apply(Action::Preset(None));
+    assert_eq!(s.preset, None);
 }

@@ -1,0 +1,143 @@
+// The live view end to end, in Debian's headless chromium driven by playwright-core: a real
+// `isolab serve` of the built page (dist/). The UTS preset makes alpha and beta; `hostname
+// gamma` typed in alpha changes alpha's badge only, and the namespace matrix gives each uts
+// namespace its own colour. Then the shared-PID preset replaces them, and the pid row shows
+// alpha's and beta's cells in one colour.
+// Run by `cargo xtask test` as `node --test tests/browser/` (root, after `trunk build`).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = process.env.ISOLAB_BIN ?? join(root, 'target', 'debug', 'isolab');
+const shot = join(root, 'target', 'browser', 'view.png');
+
+/** Start `isolab serve` on a free port; resolves to [process, url]. */
+async function startServer() {
+  const server = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--dist', join(root, 'dist'), '--grace', '1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = await once(server.stdout, 'data');
+  const url = /http:\/\/[^/\s]+\//.exec(line.toString())?.[0];
+  assert.ok(url, `no URL in ${line}`);
+  return [server, url];
+}
+
+/** Polls `get` until `ok(value)`; fails with `what` and the last value after `ms`. */
+async function until(page, get, ok, what, ms = 15000) {
+  const end = Date.now() + ms;
+  let value;
+  while (Date.now() < end) {
+    value = await get().catch((e) => `(${e.message.split('\n')[0]})`);
+    if (ok(value)) return value;
+    await page.waitForTimeout(100);
+  }
+  assert.fail(`${what}: last seen ${JSON.stringify(value)}`);
+}
+
+test('presets, the live hostname badge and the namespace matrix', async () => {
+  const [server, url] = await startServer();
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1500, height: 1100 } })).newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('.conn.open', { timeout: 15000 });
+
+    const pane = (name) => `.stack[data-container="${name}"] .pane:has(.pane-title:text-matches("^${name} "))`;
+    const screen = (name) => page.$eval(pane(name),
+      (el) => [...el.querySelectorAll('.xterm-rows > div')].map((r) => r.textContent).join('\n'));
+    const waitScreen = (name, re) => until(page, () => screen(name), (t) => re.test(t), `terminal ${name}: ${re}`);
+    const type = async (name, text) => {
+      await page.click(`${pane(name)} .xterm-screen`);
+      await page.keyboard.type(text);
+      await page.keyboard.press('Enter');
+    };
+    const badge = (name) => page.textContent(`${pane(name)} .hostname-badge`);
+    const cell = (kind, target) => `.ns-matrix tr[data-kind="${kind}"] td[data-target="${target}"]`;
+    const colour = (kind, target) => page.$eval(cell(kind, target), (el) => getComputedStyle(el).backgroundColor);
+    const inode = (kind, target) => page.getAttribute(cell(kind, target), 'data-inode');
+    const runPreset = async (id) => {
+      await page.click(`button[data-preset="${id}"]`);
+      await until(page, () => page.getAttribute('.preset-phase', 'data-phase'),
+        (p) => p === 'ready' || p === 'failed', `preset ${id} finishes`, 30000);
+      const phase = await page.getAttribute('.preset-phase', 'data-phase');
+      assert.equal(phase, 'ready', await page.textContent('.preset-phase'));
+      assert.ok(await page.isVisible(`.preset-hint[data-preset="${id}"]`), 'its hint is shown');
+    };
+
+    // UTS isolation: alpha and beta, each with SYS_ADMIN in its own user namespace.
+    await runPreset('uts');
+    for (const name of ['alpha', 'beta']) {
+      await waitScreen(name, /[#$]\s*$/m);
+      // The badge is the live view's: it appears with the first view.
+      await until(page, () => badge(name), (t) => t?.trim() === name, `${name}'s badge`);
+    }
+    assert.match(await page.textContent('.preset-hint'), /CAP_SYS_ADMIN/);
+
+    await type('alpha', 'hostname gamma');
+    await until(page, () => badge('alpha'), (t) => t?.trim() === 'gamma', "alpha's badge says gamma", 5000);
+    assert.equal((await badge('beta')).trim(), 'beta', "beta's badge is unchanged");
+    assert.match(await page.getAttribute(`${pane('alpha')} .hostname-badge`, 'class'), /flash-[ab]/, 'it flashed');
+    assert.doesNotMatch(await page.getAttribute(`${pane('beta')} .hostname-badge`, 'class'), /flash/);
+    const alphaScreen = await screen('alpha');
+    assert.doesNotMatch(alphaScreen, /not permitted|denied/i, 'sethostname was allowed');
+    await type('alpha', 'hostname');
+    await waitScreen('alpha', /^gamma\s*$/m);
+
+    // Every target's uts namespace is its own: three inodes, three colours.
+    for (const target of ['host', 'container:alpha', 'container:beta']) {
+      await until(page, () => inode('uts', target), Boolean, `the uts cell of ${target}`);
+    }
+    const uts = await Promise.all(['host', 'container:alpha', 'container:beta'].map((t) => colour('uts', t)));
+    assert.equal(new Set(uts).size, 3, `uts colours ${uts}`);
+    const utsInodes = await Promise.all(['host', 'container:alpha', 'container:beta'].map((t) => inode('uts', t)));
+    assert.equal(new Set(utsInodes).size, 3, `uts inodes ${utsInodes}`);
+    // The host card has the kernel, and the process count once the host's view came.
+    await until(page, () => page.textContent('.host-card'), (t) => /\d+ in all/.test(t), 'the host card');
+
+    // A sparkline has drawn a few points by now.
+    await until(page, () => page.getAttribute('.stack[data-container="alpha"] .spark.memory polyline', 'points'),
+      (p) => (p ?? '').split(' ').length >= 2, "alpha's memory sparkline");
+    mkdirSync(dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot });
+
+    // Shared PID namespace: the preset removes alpha and beta first, then beta joins alpha's.
+    await runPreset('shared-pid');
+    await until(page, () => page.$$eval('.stack', (s) => s.map((e) => e.dataset.container).join(',')),
+      (names) => names === 'alpha,beta', 'alpha and beta anew');
+    for (const target of ['container:alpha', 'container:beta']) {
+      await until(page, () => inode('pid', target), Boolean, `the pid cell of ${target}`);
+    }
+    assert.equal(await inode('pid', 'container:alpha'), await inode('pid', 'container:beta'), 'one pid namespace');
+    assert.equal(await colour('pid', 'container:alpha'), await colour('pid', 'container:beta'), 'one colour');
+    assert.notEqual(await colour('pid', 'host'), await colour('pid', 'container:alpha'));
+    assert.match(await page.getAttribute(cell('pid', 'container:beta'), 'title'), /shared with alpha/);
+    await waitScreen('beta', /[#$]\s*$/m);
+    await type('beta', 'ps');
+    // beta's ps lists alpha's shell (PID 1) as well as its own.
+    await waitScreen('beta', /^\s*1\s+root\s+sh\s*$/m);
+
+    for (const name of ['alpha', 'beta']) {
+      await page.click(`.card[data-name="${name}"] button.remove`);
+      await page.waitForSelector(`.card[data-name="${name}"]`, { state: 'detached', timeout: 15000 });
+    }
+    assert.equal(await page.$$eval('.ns-matrix thead th', (th) => th.length), 2, 'the matrix is back to the host');
+    assert.deepEqual(errors, [], 'no errors in the page');
+  } finally {
+    await browser.close();
+    server.kill('SIGTERM');
+    const [code] = await once(server, 'exit');
+    assert.equal(code, 0, 'the server stops cleanly');
+  }
+});
