@@ -112,6 +112,23 @@ test('presets, the live hostname badge and the namespace matrix', async () => {
     mkdirSync(dirname(shot), { recursive: true });
     await page.screenshot({ path: shot });
 
+    // PID isolation: each container's ps sees only its own processes, numbered from 1; the
+    // host sees both shells under other numbers.
+    await runPreset('pid');
+    await until(page, () => page.$$eval('.stack', (s) => s.map((e) => e.dataset.container).join(',')),
+      (names) => names === 'alpha,beta', 'alpha and beta anew');
+    for (const name of ['alpha', 'beta']) {
+      await waitScreen(name, /[#$]\s*$/m);
+      await type(name, 'ps -o pid,comm');
+      const text = await waitScreen(name, /^\s*\d+\s+ps\s*$/m);
+      const pids = [...text.matchAll(/^\s*(\d+)\s+(sh|ps)\s*$/gm)].map((m) => Number(m[1]));
+      assert.deepEqual(pids.slice(0, 1), [1], `${name}'s shell is PID 1 in: ${text}`);
+      assert.ok(pids.every((p) => p < 20), `${name} sees only its own small pids: ${text}`);
+    }
+    assert.notEqual(await inode('pid', 'container:alpha'), await inode('pid', 'container:beta'));
+    await until(page, () => page.textContent('.host-card'), (t) => /([2-9]|\d\d+) of them this session's/.test(t),
+      "the host card counts both containers' processes");
+
     // Shared PID namespace: the preset removes alpha and beta first, then beta joins alpha's.
     await runPreset('shared-pid');
     await until(page, () => page.$$eval('.stack', (s) => s.map((e) => e.dataset.container).join(',')),
