@@ -470,6 +470,80 @@ mod tests {
         assert_eq!(last.uts, uts("gamma"));
     }
 
+    /// The whole pass against a fake cgroup v2 folder, with this test process as the
+    /// container: the cgroup section comes from v2's files, the processes from its procs.
+    #[test]
+    fn a_pass_reads_a_cgroup_v2_container() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("isolab/c0ffee");
+        std::fs::create_dir_all(&dir).unwrap();
+        let me = std::process::id() as i32;
+        for (file, text) in [
+            ("cgroup.procs", format!("{me}\n")),
+            ("memory.current", "1048576\n".into()),
+            ("memory.peak", "2097152\n".into()),
+            ("memory.max", "67108864\n".into()),
+            ("memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n".into()),
+            ("cpu.stat", "usage_usec 5000\nuser_usec 4000\nsystem_usec 1000\nnr_periods 0\nnr_throttled 2\nthrottled_usec 700\n".into()),
+            ("pids.current", "1\n".into()),
+            ("pids.max", "max\n".into()),
+        ] {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        let cgroups = crate::runtime::cgroups::new_v2(root.path());
+        let subjects = [Subject {
+            name: "alpha".into(),
+            id: "c0ffee".into(),
+            pid: me,
+            cpu_limit: Some(0.5),
+        }];
+        let alpha = ViewTarget::Container("alpha".into());
+        let watched: BTreeSet<ViewTarget> = [alpha.clone(), ViewTarget::Host].into();
+        let mut observer = Observer::new();
+        let updates = observer.observe(cgroups.as_ref(), &subjects, &watched, &BTreeSet::new());
+        let (_, view) = updates
+            .iter()
+            .find(|(t, _)| *t == alpha)
+            .expect("a view of alpha");
+        let cg = view.cgroup.as_ref().unwrap();
+        assert_eq!(cg.version, "v2");
+        assert_eq!(
+            (
+                cg.memory_current,
+                cg.memory_peak,
+                cg.memory_limit,
+                cg.oom_kills
+            ),
+            (1 << 20, Some(2 << 20), Some(64 << 20), 1)
+        );
+        assert_eq!((cg.cpu_usage_usec, cg.cpu_throttled_usec), (5000, 700));
+        assert_eq!(
+            (cg.pids_current, cg.pids_limit, cg.cpu_limit),
+            (1, None, Some(0.5))
+        );
+        let procs = &view.processes.as_ref().unwrap().list;
+        assert_eq!(procs.iter().map(|p| p.pid).collect::<Vec<_>>(), [me]);
+        // It shares every namespace with the host (it is the host): each row says so.
+        let ns = view.namespaces.as_ref().unwrap();
+        assert!(ns.iter().all(|n| n.shared_with == ["host"]), "{ns:?}");
+        assert!(view.mounts.is_some() && view.interfaces.is_some() && view.id_maps.is_some());
+
+        // Nothing changed: the next pass sends nothing for alpha but its CPU rate (now 0).
+        std::fs::write(dir.join("memory.current"), "1048576\n").unwrap();
+        let again = observer.observe(cgroups.as_ref(), &subjects, &watched, &BTreeSet::new());
+        if let Some((_, v)) = again.iter().find(|(t, _)| *t == alpha) {
+            assert!(
+                v.namespaces.is_none() && v.uts.is_none() && v.mounts.is_none(),
+                "{v:?}"
+            );
+        }
+        // A fresh watch gets every section again.
+        let fresh: BTreeSet<ViewTarget> = [alpha.clone()].into();
+        let full = observer.observe(cgroups.as_ref(), &subjects, &watched, &fresh);
+        let (_, v) = full.iter().find(|(t, _)| *t == alpha).unwrap();
+        assert!(v.namespaces.is_some() && v.mounts.is_some() && v.cgroup.is_some());
+    }
+
     #[test]
     fn parents_outside_the_list_are_roots() {
         let p = |pid, ppid| ProcessView {
