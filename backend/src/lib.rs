@@ -4,6 +4,7 @@
 //! namespaces, cgroups, rootfs, pty) → events → browser. This crate holds the server, the
 //! command line ([`cli`]) and the runtime.
 
+pub mod build;
 pub mod cli;
 pub mod observe;
 pub mod runtime;

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod image;
 pub mod init;
 pub mod launcher;
+pub mod layer;
 pub mod pty;
 pub mod spec;
 pub mod state;

@@ -1,0 +1,1 @@
+//! The Dockerfile subset isolab builds.
