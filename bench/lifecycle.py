@@ -25,7 +25,7 @@ import argparse, glob, json, os, random, shutil, statistics, subprocess, sys, te
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ISOLAB = os.path.join(REPO, "target/release/isolab")
-IMAGE_ROOTFS = "/var/lib/isolab/images/busybox/rootfs"
+DATA_ROOT = "/var/lib/isolab"
 UNIFIED = "/sys/fs/cgroup/unified"
 LIMITS = ["-m", "64m", "--pids-limit", "64"]
 NAMES = ["isolab", "runc", "crun", "floor"]
@@ -197,7 +197,12 @@ def outer(args):
     try:
         bundle = os.path.join(tmp, "bundle")
         os.mkdir(bundle)
-        subprocess.run(["cp", "-a", IMAGE_ROOTFS, os.path.join(bundle, "rootfs")], check=True)
+        subprocess.run([ISOLAB, "image", "init"], check=True, stdout=subprocess.DEVNULL)
+        record = json.loads(subprocess.run([ISOLAB, "image", "inspect", "busybox"], check=True,
+                                           capture_output=True, text=True).stdout)
+        # busybox is one layer: its folder is the whole root.
+        layer = os.path.join(DATA_ROOT, "layers", record["layers"][0]["diff_id"].split(":", 1)[1])
+        subprocess.run(["cp", "-a", layer, os.path.join(bundle, "rootfs")], check=True)
         subprocess.run([ISOLAB, "spec", "--bundle", bundle, *LIMITS, "busybox", "/bin/true"],
                        check=True, stdout=subprocess.DEVNULL)
         cmd = ["unshare", "--mount", "--propagation", "private", sys.executable,

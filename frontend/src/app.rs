@@ -1,8 +1,8 @@
 //! The page's root. [`Link`] is the one owner of the socket: it turns socket events into state
 //! actions (control messages) or screen writes (terminal bytes), reconnects after a drop, and
 //! numbers requests so their replies find their way back. It also sends what messages call
-//! for: the `watch`es of the live view (`view::watches_for`) and a running preset's next
-//! request (`presets::Runner`). Components reach it, and the state, through the [`Session`]
+//! for: the `watch`es of the live view (`view::watches_for`), the `images` list on each
+//! `hello`, and a running preset's next request (`presets::Runner`). Components reach it, and the state, through the [`Session`]
 //! context.
 
 use std::cell::{Cell, RefCell};
@@ -13,7 +13,8 @@ use isolab_shared::protocol::{ClientMsg, Handle, Ref, ServerMsg, ViewTarget};
 use yew::prelude::*;
 
 use crate::components::{
-    ContainerCard, ContainerView, HostCard, NsMatrix, PresetBar, SpecForm, StatusBar, TerminalPane,
+    ContainerCard, ContainerView, HostCard, ImagesPanel, NsMatrix, PresetBar, SpecForm, StatusBar,
+    TerminalPane,
 };
 use crate::presets::{Command, Preset, Runner};
 use crate::screens::Screens;
@@ -84,7 +85,8 @@ impl Link {
         match event {
             Event::Open => {}
             Event::Message(msg) => {
-                if matches!(msg, ServerMsg::Hello { .. }) {
+                let hello = matches!(msg, ServerMsg::Hello { .. });
+                if hello {
                     self.retry_ms.set(RETRY_FIRST_MS);
                 }
                 let watches = view::watches_for(&msg);
@@ -95,6 +97,9 @@ impl Link {
                 self.dispatch.dispatch(Action::Received(msg));
                 for target in watches {
                     self.watch(target);
+                }
+                if hello {
+                    self.request(Origin::Images, |reference| ClientMsg::Images { reference });
                 }
                 self.drive_preset();
             }
@@ -321,6 +326,7 @@ pub fn App() -> Html {
                 </aside>
                 <main class="workspace">
                     <PresetBar />
+                    <ImagesPanel />
                     <section class="session-view" aria-label="the session's namespaces">
                         <NsMatrix />
                         <HostCard />

@@ -14,7 +14,7 @@ pub struct FormFields {
     pub image: String,
     pub name: String,
     pub hostname: String,
-    /// Split on whitespace (no quoting).
+    /// Split on whitespace (no quoting); empty runs the image's ENTRYPOINT and CMD.
     pub cmd: String,
     pub memory: String,
     pub cpus: String,
@@ -196,7 +196,7 @@ mod tests {
         let form = FormFields {
             image: "BusyBox".into(),
             hostname: "a/b".into(),
-            cmd: "  ".into(),
+            cmd: "echo a\0b".into(),
             memory: "lots".into(),
             cpus: "many".into(),
             pids: "0".into(),
@@ -210,6 +210,19 @@ mod tests {
         for field in ["image", "hostname", "cmd", "memory", "cpus", "pids_limit"] {
             assert!(fields.contains(&field), "{field} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_command_runs_the_images() {
+        let form = FormFields {
+            image: "layered".into(),
+            cmd: "   ".into(),
+            ..FormFields::default()
+        };
+        let spec = form.to_spec().unwrap();
+        assert_eq!(spec.image, "layered");
+        assert!(spec.cmd.is_empty());
+        assert_eq!(spec.entrypoint, None);
     }
 
     #[test]

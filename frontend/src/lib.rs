@@ -6,10 +6,11 @@
 //! components a [`app::Session`] context to send requests with. Components render state and
 //! send actions; all JavaScript interop is in [`bindings`].
 //!
-//! `state`, `form`, `view` (the live view's data) and `presets` are plain Rust, unit-tested on
-//! the host; everything touching the DOM is compiled for wasm32 only.
+//! `state`, `form`, `view` (the live view's data), `images` (images, builds) and `presets` are
+//! plain Rust, unit-tested on the host; everything touching the DOM is compiled for wasm32 only.
 
 pub mod form;
+pub mod images;
 pub mod presets;
 pub mod state;
 pub mod view;

@@ -1,6 +1,7 @@
-//! The page's one state machine: the connection, the session's containers (cards), their
-//! terminals (panes), the live view of each ([`Views`]), the preset last run, and which
-//! request each pending `ref` came from, so that a reply lands next to what caused it.
+//! The page's one state machine: the connection, the session's containers (cards, each with
+//! its last diff), their terminals (panes), the live view of each ([`Views`]), the images and
+//! the last build ([`Images`]), the preset last run, and which request each pending `ref` came
+//! from, so that a reply lands next to what caused it.
 //!
 //! Plain data and a pure [`AppState::apply`]; `Reducible` wraps it for Yew. Terminal bytes
 //! never pass through here (they go straight to xterm.js, see `screens.rs`).
@@ -8,10 +9,12 @@
 use std::rc::Rc;
 
 use isolab_shared::protocol::{
-    ContainerInfo, Handle, Limits, Ref, ServerMsg, ViewTarget, ViewUpdate,
+    ChangeInfo, ContainerInfo, Handle, ImageInfo, LayerInfo, Limits, Ref, ServerMsg, ViewTarget,
+    ViewUpdate,
 };
 use yew::Reducible;
 
+use crate::images::Images;
 use crate::presets::PresetStatus;
 use crate::view::Views;
 
@@ -47,6 +50,13 @@ pub enum Origin {
     Preset,
     /// A `watch`: its errors are shown where the view would be. Its answer is a `view`.
     Watch(ViewTarget),
+    /// The `images` asked on each `hello`.
+    Images,
+    /// The build panel's `build` of image `name`, `FROM` image `from`: its log, layers and end
+    /// come with this `ref`.
+    Build { name: String, from: Option<String> },
+    /// A card's diff button (the container's id).
+    Diff(String),
 }
 
 /// How a process ended.
@@ -102,11 +112,12 @@ impl Problem {
 }
 
 /// The fields of a `ContainerSpec` (as named in a refused spec's `field`).
-const SPEC_FIELDS: [&str; 11] = [
+const SPEC_FIELDS: [&str; 12] = [
     "image",
     "name",
     "hostname",
     "cmd",
+    "entrypoint",
     "env",
     "workdir",
     "tty",
@@ -125,6 +136,10 @@ pub struct Card {
     /// A request about it is in flight.
     pub busy: bool,
     pub error: Option<Problem>,
+    /// What it added, changed or deleted, as its last `diff` said (until hidden).
+    pub diff: Option<Vec<ChangeInfo>>,
+    /// A `diff` is in flight.
+    pub diffing: bool,
 }
 
 impl Card {
@@ -172,6 +187,8 @@ pub struct AppState {
     pub views: Views,
     /// The preset last run (its progress, then its hint), until dismissed.
     pub preset: Option<PresetStatus>,
+    /// The server's images, the picker's choice and the last build.
+    pub images: Images,
 }
 
 impl Default for AppState {
@@ -189,6 +206,7 @@ impl Default for AppState {
             columns: 2,
             views: Views::default(),
             preset: None,
+            images: Images::default(),
         }
     }
 }
@@ -215,6 +233,10 @@ pub enum Action {
     Sample,
     /// A preset's progress (`None`: its hint is dismissed).
     Preset(Option<PresetStatus>),
+    /// The image picker's choice.
+    SelectImage(String),
+    /// Stop showing a container's diff (its id).
+    HideDiff(String),
 }
 
 impl Reducible for AppState {
@@ -250,6 +272,12 @@ impl AppState {
             Action::ClearNotice => self.notice = None,
             Action::Sample => self.views.sample(),
             Action::Preset(status) => self.preset = status,
+            Action::SelectImage(name) => self.images.select(name),
+            Action::HideDiff(id) => {
+                if let Some(card) = self.card_mut(&id) {
+                    card.diff = None;
+                }
+            }
         }
     }
 
@@ -284,7 +312,9 @@ impl AppState {
         self.creating = false;
         for card in &mut self.cards {
             card.busy = false;
+            card.diffing = false;
         }
+        self.images.failed(connection_lost());
     }
 
     fn sent(&mut self, reference: Ref, origin: Origin) {
@@ -299,7 +329,17 @@ impl AppState {
                     card.error = None;
                 }
             }
-            Origin::Preset | Origin::Watch(_) => {}
+            Origin::Diff(id) => {
+                if let Some(card) = self.card_mut(id) {
+                    card.diffing = true;
+                    card.error = None;
+                }
+            }
+            Origin::Build { name, from } => {
+                self.images
+                    .started(reference, name.clone(), from.as_deref());
+            }
+            Origin::Preset | Origin::Watch(_) | Origin::Images => {}
         }
         self.pending.push((reference, origin));
     }
@@ -343,6 +383,23 @@ impl AppState {
                 containers,
             } => self.state(reference, containers),
             ServerMsg::View { target, update } => self.view(target, *update),
+            ServerMsg::Images { reference, images } => self.listed(reference, images),
+            ServerMsg::BuildLog { reference, text } => {
+                if let Some(build) = self.images.build_for(reference) {
+                    build.log(&text);
+                }
+            }
+            ServerMsg::BuildLayer {
+                reference,
+                index,
+                layer,
+            } => self.build_layer(reference, index, layer),
+            ServerMsg::Built { reference, image } => self.built(reference, image),
+            ServerMsg::Diff {
+                reference,
+                container,
+                changes,
+            } => self.diff(reference, &container, changes),
             ServerMsg::Error {
                 reference,
                 code,
@@ -366,6 +423,7 @@ impl AppState {
         self.limits = Some(limits);
         self.pending.clear();
         self.creating = false;
+        self.images.failed(connection_lost());
         self.panes.clear();
         self.cards.clear();
         self.notice = (had_running && containers.is_empty()).then(|| {
@@ -392,7 +450,7 @@ impl AppState {
                     card.busy = false;
                 }
             }
-            Some(Origin::Preset | Origin::Watch(_)) | None => {}
+            _ => {}
         }
         self.add_pane(&info, handle);
         self.upsert(info);
@@ -448,6 +506,41 @@ impl AppState {
         }
     }
 
+    /// An `images` list (the answer to ours, or sent after a build).
+    fn listed(&mut self, reference: Option<Ref>, images: Vec<ImageInfo>) {
+        if reference.is_some() {
+            self.answered(reference);
+        }
+        self.images.listed(images);
+    }
+
+    fn build_layer(&mut self, reference: Option<Ref>, index: u32, layer: LayerInfo) {
+        if let Some(build) = self.images.build_for(reference) {
+            build.layer(index, layer);
+        }
+    }
+
+    fn built(&mut self, reference: Option<Ref>, image: ImageInfo) {
+        self.answered(reference);
+        self.images.built(reference, image);
+    }
+
+    /// A `diff`: shown under the card that asked (else the card of that name or id).
+    fn diff(&mut self, reference: Option<Ref>, container: &str, changes: Vec<ChangeInfo>) {
+        let id = match self.answered(reference) {
+            Some(Origin::Diff(id)) => Some(id),
+            _ => self
+                .cards
+                .iter()
+                .find(|c| c.info.name == container || c.info.id == container)
+                .map(|c| c.info.id.clone()),
+        };
+        if let Some(card) = id.and_then(|id| self.card_mut(&id)) {
+            card.diffing = false;
+            card.diff = Some(changes);
+        }
+    }
+
     fn error(&mut self, reference: Option<Ref>, problem: Problem) {
         match self.answered(reference) {
             Some(Origin::Create) => {
@@ -461,13 +554,43 @@ impl AppState {
                 }
                 None => self.notice = Some(problem.message),
             },
+            Some(Origin::Diff(id)) => match self.card_mut(&id) {
+                Some(card) => {
+                    card.diffing = false;
+                    card.error = Some(problem);
+                }
+                None => self.notice = Some(problem.message),
+            },
+            // Shown next to the build panel.
+            Some(Origin::Build { .. }) => self.images.failed(problem),
+            Some(Origin::Images) => {
+                self.notice = Some(format!(
+                    "the images could not be listed: {}: {}",
+                    problem.code, problem.message
+                ))
+            }
             // The preset bar shows it (the runner hears the same error).
             Some(Origin::Preset) => {}
             Some(Origin::Watch(target)) => self
                 .views
                 .failed(target, format!("{}: {}", problem.code, problem.message)),
+            // A resize or keystroke that crossed its process's end (a short-lived command,
+            // such as an image's CMD, can end before its terminal is even drawn): nothing lost.
+            None if self.crossed_an_exit(&problem) => {}
             None => self.notice = Some(format!("{}: {}", problem.code, problem.message)),
         }
+    }
+
+    /// Whether `problem` is the server's `unknown_handle` ("no terminal N") about a terminal
+    /// whose process the page already knows has ended.
+    fn crossed_an_exit(&self, problem: &Problem) -> bool {
+        let handle = problem
+            .message
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse::<Handle>().ok());
+        problem.code == "unknown_handle"
+            && handle.is_some_and(|h| self.panes.iter().any(|p| p.handle == h && p.exit.is_some()))
     }
 
     /// Adds or refreshes a card with the server's view of it.
@@ -479,6 +602,8 @@ impl AppState {
                 exit: None,
                 busy: false,
                 error: None,
+                diff: None,
+                diffing: false,
             }),
         }
     }
@@ -488,7 +613,7 @@ impl AppState {
             return;
         }
         let title = if info.handles.first() == Some(&handle) {
-            format!("{} · {}", info.name, info.cmd.join(" "))
+            format!("{} · {}", info.name, command_text(&info.cmd))
         } else {
             format!("{} · shell #{handle}", info.name)
         };
@@ -506,5 +631,26 @@ impl AppState {
     }
 }
 
+/// A container's command as shown; an empty one ran the image's ENTRYPOINT and CMD.
+pub fn command_text(cmd: &[String]) -> String {
+    if cmd.is_empty() {
+        "(the image's command)".to_string()
+    } else {
+        cmd.join(" ")
+    }
+}
+
+/// Why a running build is no longer followed.
+fn connection_lost() -> Problem {
+    Problem {
+        code: "connection_lost".to_string(),
+        message: "the connection was lost during the build; its image may still appear in the list"
+            .to_string(),
+        field: None,
+    }
+}
+
+#[cfg(test)]
+mod image_tests;
 #[cfg(test)]
 mod tests;

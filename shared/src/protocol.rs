@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::ContainerSpec;
 
+pub mod images;
 pub mod view;
+pub use images::{ChangeInfo, ImageInfo, LayerInfo};
 pub use view::{ViewTarget, ViewUpdate};
 
 /// Bumped on any change a peer must know about; sent in [`ServerMsg::Hello`].
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The request a reply answers: any number the client chose, echoed back.
 pub type Ref = u64;
@@ -94,12 +96,33 @@ pub enum ClientMsg {
         reference: Option<Ref>,
         target: ViewTarget,
     },
+    /// The server's images with their layer stacks; answered by `images`.
+    Images {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Build an image from a Dockerfile's text (no build context: COPY is refused); the log
+    /// streams as `build_log`, each new layer as `build_layer`, the end as `built` or `error`.
+    Build {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        /// The image's name (`-t`).
+        name: String,
+        dockerfile: String,
+    },
+    /// What a container added, changed or deleted; answered by `diff`.
+    Diff {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        container: String,
+    },
 }
 
 impl ClientMsg {
     /// Every `type` a client may send (a server tells an unknown type from a malformed message).
-    pub const TYPES: [&'static str; 10] = [
+    pub const TYPES: [&'static str; 13] = [
         "create", "exec", "resize", "signal", "eof", "remove", "list", "ack", "watch", "unwatch",
+        "images", "build", "diff",
     ];
 
     /// The `ref` the reply will echo.
@@ -113,7 +136,10 @@ impl ClientMsg {
             | ClientMsg::Remove { reference, .. }
             | ClientMsg::List { reference }
             | ClientMsg::Watch { reference, .. }
-            | ClientMsg::Unwatch { reference, .. } => *reference,
+            | ClientMsg::Unwatch { reference, .. }
+            | ClientMsg::Images { reference }
+            | ClientMsg::Build { reference, .. }
+            | ClientMsg::Diff { reference, .. } => *reference,
             ClientMsg::Ack { .. } => None,
         }
     }
@@ -173,6 +199,38 @@ pub enum ServerMsg {
         target: ViewTarget,
         #[serde(flatten)]
         update: Box<ViewUpdate>,
+    },
+    /// The server's images, in answer to `images`, and after a build adds one.
+    Images {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        images: Vec<ImageInfo>,
+    },
+    /// Output of a build: its steps and what each RUN printed.
+    BuildLog {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        text: String,
+    },
+    /// A build made a layer (the stack so far has `index + 1` layers).
+    BuildLayer {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        index: u32,
+        layer: LayerInfo,
+    },
+    /// A build ended with an image.
+    Built {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        image: ImageInfo,
+    },
+    /// A container's changes, in answer to `diff`.
+    Diff {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        container: String,
+        changes: Vec<ChangeInfo>,
     },
 }
 

@@ -36,9 +36,14 @@ pub struct ContainerSpec {
     /// Hostname inside the container; defaults to the name, else the short id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
-    /// Program and arguments.
+    /// Program and arguments; empty means the image's CMD (after its ENTRYPOINT), as with
+    /// `docker run IMAGE`.
     #[serde(default)]
     pub cmd: Vec<String>,
+    /// Replaces the image's ENTRYPOINT (docker's `--entrypoint`; an empty list clears it), and
+    /// then the image's CMD is not used either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
     /// Environment entries, `KEY=VALUE`.
     #[serde(default)]
     pub env: Vec<String>,
@@ -221,6 +226,7 @@ impl ContainerSpec {
             pids_limit: None,
             namespaces: Namespaces::default(),
             init: false,
+            entrypoint: None,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
         }
@@ -311,8 +317,14 @@ impl ContainerSpec {
     }
 
     fn check_cmd_env_workdir(&self, out: &mut Vec<SpecError>) {
-        if self.cmd.first().is_none_or(|c| c.is_empty()) {
+        // No command means the image's (its ENTRYPOINT and CMD); an empty program never runs.
+        if self.cmd.first().is_some_and(|c| c.is_empty()) {
             out.push(SpecError::empty_command());
+        }
+        if let Some(entry) = &self.entrypoint {
+            for (i, arg) in entry.iter().enumerate() {
+                check_nul(out, &format!("entrypoint[{i}]"), arg);
+            }
         }
         for (i, arg) in self.cmd.iter().enumerate() {
             check_nul(out, &format!("cmd[{i}]"), arg);

@@ -6,63 +6,21 @@
 // Run by `cargo xtask test` as `node --test tests/browser/` (root, after `trunk build`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { dirname } from 'node:path';
+import {
+  launchBrowser, openPage, screenshot, startServer, stopServer, terminals, until,
+} from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = process.env.ISOLAB_BIN ?? join(root, 'target', 'debug', 'isolab');
-const shot = join(root, 'target', 'browser', 'view.png');
-
-/** Start `isolab serve` on a free port; resolves to [process, url]. */
-async function startServer() {
-  const server = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--dist', join(root, 'dist'), '--grace', '1'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const [line] = await once(server.stdout, 'data');
-  const url = /http:\/\/[^/\s]+\//.exec(line.toString())?.[0];
-  assert.ok(url, `no URL in ${line}`);
-  return [server, url];
-}
-
-/** Polls `get` until `ok(value)`; fails with `what` and the last value after `ms`. */
-async function until(page, get, ok, what, ms = 15000) {
-  const end = Date.now() + ms;
-  let value;
-  while (Date.now() < end) {
-    value = await get().catch((e) => `(${e.message.split('\n')[0]})`);
-    if (ok(value)) return value;
-    await page.waitForTimeout(100);
-  }
-  assert.fail(`${what}: last seen ${JSON.stringify(value)}`);
-}
+const shot = screenshot('view');
 
 test('presets, the live hostname badge and the namespace matrix', async () => {
   const [server, url] = await startServer();
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchBrowser();
   try {
-    const page = await (await browser.newContext({ viewport: { width: 1500, height: 1100 } })).newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    await page.waitForSelector('.conn.open', { timeout: 15000 });
+    const [page, errors] = await openPage(browser, url, { width: 1500, height: 1100 });
 
-    const pane = (name) => `.stack[data-container="${name}"] .pane:has(.pane-title:text-matches("^${name} "))`;
-    const screen = (name) => page.$eval(pane(name),
-      (el) => [...el.querySelectorAll('.xterm-rows > div')].map((r) => r.textContent).join('\n'));
-    const waitScreen = (name, re) => until(page, () => screen(name), (t) => re.test(t), `terminal ${name}: ${re}`);
-    const type = async (name, text) => {
-      await page.click(`${pane(name)} .xterm-screen`);
-      await page.keyboard.type(text);
-      await page.keyboard.press('Enter');
-    };
+    const { pane, screen, waitScreen, type } = terminals(page);
     const badge = (name) => page.textContent(`${pane(name)} .hostname-badge`);
     const cell = (kind, target) => `.ns-matrix tr[data-kind="${kind}"] td[data-target="${target}"]`;
     const colour = (kind, target) => page.$eval(cell(kind, target), (el) => getComputedStyle(el).backgroundColor);
@@ -153,8 +111,6 @@ test('presets, the live hostname badge and the namespace matrix', async () => {
     assert.deepEqual(errors, [], 'no errors in the page');
   } finally {
     await browser.close();
-    server.kill('SIGTERM');
-    const [code] = await once(server, 'exit');
-    assert.equal(code, 0, 'the server stops cleanly');
+    await stopServer(server);
   }
 });

@@ -20,6 +20,8 @@ pub struct Isolab {
     pub state_root: PathBuf,
     pub data_root: PathBuf,
     _state_dir: tempfile::TempDir,
+    /// A data root of the test's own (its image store), when asked for.
+    _data_dir: Option<tempfile::TempDir>,
     before: Snapshot,
     _guard: MutexGuard<'static, ()>,
 }
@@ -27,6 +29,16 @@ pub struct Isolab {
 impl Isolab {
     /// `bin` is the `isolab` binary (`env!("CARGO_BIN_EXE_isolab")` in a suite).
     pub fn new(bin: &str) -> Isolab {
+        Isolab::make(bin, false)
+    }
+
+    /// With an image store of its own (a fresh data root, busybox made in it): for tests that
+    /// import, build and remove images.
+    pub fn with_own_store(bin: &str) -> Isolab {
+        Isolab::make(bin, true)
+    }
+
+    fn make(bin: &str, own_store: bool) -> Isolab {
         let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
             nix_is_root(),
@@ -36,14 +48,24 @@ impl Isolab {
             .prefix("isolab-test-")
             .tempdir_in("/run")
             .expect("temp state root");
-        let data_root = std::env::var_os("ISOLAB_TEST_DATA_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/lib/isolab"));
+        let data_dir = own_store.then(|| {
+            tempfile::Builder::new()
+                .prefix("isolab-test-store-")
+                .tempdir_in("/var/tmp")
+                .expect("temp data root")
+        });
+        let data_root = match &data_dir {
+            Some(d) => d.path().to_path_buf(),
+            None => std::env::var_os("ISOLAB_TEST_DATA_ROOT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/isolab")),
+        };
         let mut isolab = Isolab {
             bin: PathBuf::from(bin),
             state_root: state_dir.path().to_path_buf(),
             data_root,
             _state_dir: state_dir,
+            _data_dir: data_dir,
             before: Snapshot::take(Path::new("/nonexistent"), Path::new("/nonexistent")),
             _guard: guard,
         };
@@ -180,6 +202,10 @@ impl Snapshot {
             state_root.join("containers"),
             state_root.join("names"),
             data_root.join("containers"),
+            data_root.join("images"),
+            data_root.join("layers"),
+            data_root.join("blobs/sha256"),
+            data_root.join("tmp"),
         ] {
             for e in read_dir(&dir) {
                 s.insert(format!("file {}", e.display()));

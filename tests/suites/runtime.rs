@@ -287,10 +287,19 @@ fn writes_land_in_the_upper_dir_and_vanish_on_remove() {
         upper.exists()
     });
     assert_eq!(std::fs::read_to_string(&upper).unwrap(), "hi\n");
-    assert!(
-        !t.data_root.join("images/busybox/rootfs/hello").exists(),
-        "image untouched"
-    );
+    let image: serde_json::Value =
+        serde_json::from_str(&t.ok(&["image", "inspect", "busybox"])).unwrap();
+    for layer in image["layers"].as_array().unwrap() {
+        let hex = layer["diff_id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        let dir = t.data_root.join("layers").join(hex);
+        assert!(
+            dir.join("bin/busybox").exists() && !dir.join("hello").exists(),
+            "image untouched"
+        );
+    }
     // The overlay is the container's root, seen from the host.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -641,10 +650,13 @@ fn run_makes_the_busybox_image_when_there_is_none() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "made\n", "{}", stderr(&out));
-    assert!(data
-        .path()
-        .join("images/busybox/rootfs/bin/busybox")
-        .exists());
+    assert!(data.path().join("images/busybox/image.json").is_file());
+    let layers: Vec<_> = std::fs::read_dir(data.path().join("layers"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(layers.len(), 1, "one layer");
+    assert!(layers[0].path().join("bin/busybox").exists());
     let left: Vec<_> = std::fs::read_dir(data.path().join("containers"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();

@@ -29,7 +29,8 @@ use clap::{Parser, Subcommand};
 use crate::apt::Apt;
 
 /// Debian packages: the built-in image (busybox-static), peers for the benchmark (runc, crun),
-/// benchmark and test witnesses (hyperfine, strace, util-linux), the test browser (chromium).
+/// benchmark and test witnesses (hyperfine, strace, util-linux, iproute2; skopeo and umoci for
+/// images), the test browser (chromium).
 const DEBIAN_PACKAGES: &[&str] = &[
     "busybox-static",
     "runc",
@@ -37,6 +38,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "hyperfine",
     "strace",
     "util-linux",
+    "iproute2",
+    "skopeo",
+    "umoci",
     "chromium",
     "chromium-driver",
 ];

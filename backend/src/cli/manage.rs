@@ -76,6 +76,14 @@ pub fn inspect(rt: &Runtime, name: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `isolab diff NAME`: `A /path`, `C /path`, `D /path`, as `docker diff` prints them.
+pub fn diff(rt: &Runtime, name: &str) -> Result<ExitCode> {
+    for change in rt.diff(name)? {
+        println!("{change}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn rm(rt: &Runtime, names: &[String]) -> Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     for name in names {

@@ -1,6 +1,7 @@
 //! The command line (clap): `isolab run`, `exec`, `ps`, `rm`, `gc`, `image`, `spec`.
 //! Errors here are `anyhow` with context; the runtime's own are typed.
 
+mod build;
 mod image;
 mod manage;
 mod remote;
@@ -62,6 +63,10 @@ enum Command {
     Ps,
     /// Show a container's state as JSON (pids, name, image, command).
     Inspect { container: String },
+    /// What a running container added (A), changed (C) or deleted (D), like `docker diff`.
+    Diff { container: String },
+    /// Build an image from a Dockerfile: each RUN is a layer.
+    Build(build::BuildArgs),
     /// Kill and remove containers.
     Rm {
         #[arg(required = true)]
@@ -95,6 +100,19 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let remote = matches!(&cli.command, Command::Run(args) if args.server.is_some());
+    if !remote && !matches!(cli.command, Command::Serve(_)) {
+        // Printing into a closed pipe (`isolab image inspect x | head`) ends the command quietly,
+        // as with other Unix tools, instead of a panic. Not for the server or a remote run,
+        // which write to sockets.
+        // SAFETY: SIG_DFL is a valid disposition; no handler runs, and nothing else in this
+        // single-threaded start-up is installing handlers at the same time.
+        let _ = unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+        };
+    }
     if !remote && !nix::unistd::geteuid().is_root() {
         eprintln!("isolab: must run as root (it makes namespaces, cgroups and mounts); try sudo");
         return ExitCode::from(1);
@@ -132,9 +150,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => manage::exec(&rt()?, args),
         Command::Ps => manage::ps(&rt()?),
         Command::Inspect { container } => manage::inspect(&rt()?, &container),
+        Command::Diff { container } => manage::diff(&rt()?, &container),
+        Command::Build(args) => build::run(&rt()?, args),
         Command::Rm { names } => manage::rm(&rt()?, &names),
         Command::Gc => manage::gc(&rt()?),
-        Command::Image(cmd) => image::run(&paths, cmd),
+        Command::Image(cmd) => image::run(&rt()?, cmd),
         Command::Spec(args) => run::spec(&rt()?, args),
     }
 }

@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// Time namespace.
     #[arg(long, value_name = "MODE")]
     time: Option<NsMode>,
+    /// Replace the image's ENTRYPOINT (\"\" clears it); the image's CMD is then not used.
+    #[arg(long, value_name = "PROGRAM")]
+    entrypoint: Option<String>,
     /// Add a Linux capability (e.g. SYS_ADMIN; ALL for every one).
     #[arg(long = "cap-add", value_name = "CAP")]
     cap_add: Vec<String>,
@@ -111,11 +114,15 @@ impl RunArgs {
             image: self.image.clone(),
             name: self.name.clone(),
             hostname: self.hostname.clone(),
-            cmd: if self.cmd.is_empty() {
-                vec!["sh".to_string()]
-            } else {
-                self.cmd.clone()
-            },
+            // None given: the image's CMD (`sh` for busybox).
+            cmd: self.cmd.clone(),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
             env: self.env.clone(),
             workdir: self.workdir.clone(),
             tty: self.tty,
@@ -144,6 +151,7 @@ pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
     let spec = args.to_spec();
     let opts = CreateOptions {
         allow_host_namespaces: true,
+        ..CreateOptions::default()
     };
     let stdio = if args.detach {
         StdioSpec::Fds(null_stdio()?)
@@ -270,6 +278,18 @@ pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
     let spec = args.run.to_spec();
     spec.validate()?;
     let id = crate::runtime::new_id();
+    let image = match rt.images.open(&spec.image) {
+        Err(crate::runtime::image::ImageError::NotFound(_))
+            if spec.image == crate::runtime::image::BUSYBOX_IMAGE =>
+        {
+            rt.images.init_busybox()?
+        }
+        r => r?,
+    };
+    let user = match &image.settings.user {
+        Some(u) => Some(crate::runtime::image::resolve_user(&image.layers, u)?),
+        None => None,
+    };
     let ctx = oci::SpecContext {
         id: id.clone(),
         allow_host: true,
@@ -278,6 +298,8 @@ pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
         host_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         host_memory: u64::MAX,
         resolve: &|name| rt.find(name).ok().and_then(|s| s.init).map(|p| p.pid),
+        image: &image.settings,
+        user,
     };
     let mut oci_spec = oci::to_oci(&spec, &ctx)?;
     if let Some(root) = oci_spec.root_mut() {

@@ -15,7 +15,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use super::cgroups::{self, CgroupError, CgroupManager, Resources};
 use super::channel::Channel;
 use super::cleanup;
-use super::image::{ImageError, ImageStore};
+use super::image::{resolve_user, Image, ImageError, ImageStore, BUSYBOX_IMAGE};
 use super::init::protocol::{CreateConfig, ExitStatus, Failure, FromInit, RootfsLayers, ToInit};
 use super::launcher::{InitProcess, LaunchError};
 use super::spec::{self as oci, SpecBuildError, SpecContext};
@@ -75,6 +75,8 @@ pub struct CreateOptions {
     /// Allow `host` for namespaces other than user and time (the CLI's caller is root anyway; the
     /// server refuses it for attendees).
     pub allow_host_namespaces: bool,
+    /// Move the container's upper folder here when it ends (see `RootfsLayers::keep_upper`).
+    pub keep_upper: Option<PathBuf>,
 }
 
 /// The runtime: where files go, the host's cgroups, the image store.
@@ -116,11 +118,27 @@ impl Runtime {
     ) -> Result<Container, RuntimeError> {
         spec.validate()?;
         // Everything that can be refused is checked before anything is made.
-        let image = match self.images.rootfs(&spec.image) {
-            Err(ImageError::NotFound(_)) if spec.image == "busybox" => {
+        let image = match self.images.open(&spec.image) {
+            Err(ImageError::NotFound(_)) if spec.image == BUSYBOX_IMAGE => {
                 self.images.init_busybox()?
             }
             r => r?,
+        };
+        self.create_from(spec, image, opts, stdio)
+    }
+
+    /// [`Self::create`] from an image already opened (a build's image so far).
+    pub fn create_from(
+        &self,
+        spec: &ContainerSpec,
+        image: Image,
+        opts: &CreateOptions,
+        stdio: StdioSpec,
+    ) -> Result<Container, RuntimeError> {
+        spec.validate()?;
+        let user = match &image.settings.user {
+            Some(u) => Some(resolve_user(&image.layers, u)?),
+            None => None,
         };
         let id = new_id();
         let resolve = |name: &str| self.find(name).ok().and_then(|s| s.init).map(|p| p.pid);
@@ -136,13 +154,15 @@ impl Runtime {
             host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
             host_memory: host_memory(),
             resolve: &resolve,
+            image: &image.settings,
+            user,
         };
         let oci_spec = oci::to_oci(spec, &ctx)?;
         // Start the helper first: its exec and start-up (about 1 ms) run on another core while
         // we write the bundle and make the cgroup. The helper only waits for `Create`.
         let sealed = spec.init || !namespace_is_new(&oci_spec, LinuxNamespaceType::Pid);
         let init = InitProcess::spawn(sealed)?;
-        let made = match self.prepare(&id, spec, &oci_spec, image, uid_base) {
+        let made = match self.prepare(&id, spec, &oci_spec, image, uid_base, opts) {
             Ok((st, cfg)) => self.launch(st, cfg, stdio, init),
             Err(e) => {
                 init.reap(); // it reads end of file instead of `Create`, and exits
@@ -171,8 +191,9 @@ impl Runtime {
         id: &str,
         spec: &ContainerSpec,
         oci_spec: &Spec,
-        image: PathBuf,
+        image: Image,
         uid_base: Option<u32>,
+        opts: &CreateOptions,
     ) -> Result<(ContainerState, CreateConfig), RuntimeError> {
         let dir = self.paths.container(id);
         std::fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
@@ -181,7 +202,11 @@ impl Runtime {
             id: id.to_string(),
             name: spec.name.clone(),
             image: spec.image.clone(),
-            command: spec.cmd.clone(),
+            command: oci_spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.args().clone())
+                .unwrap_or_default(),
             created: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -189,6 +214,7 @@ impl Runtime {
             launcher: ProcRef::of(std::process::id() as i32),
             monitor: None,
             init: None,
+            lower: image.layers.clone(),
         };
         st.save(&self.paths)
             .map_err(RuntimeError::io("write state.json"))?;
@@ -201,11 +227,13 @@ impl Runtime {
             None
         } else {
             let layer = self.paths.layer(id);
+            // overlayfs takes the top layer first.
             let layers = RootfsLayers {
-                lower: vec![image],
+                lower: image.layers.iter().rev().cloned().collect(),
                 upper: layer.join("upper"),
                 work: layer.join("work"),
                 target: self.paths.rootfs(id),
+                keep_upper: opts.keep_upper.clone(),
             };
             for d in [&layers.upper, &layers.work, &layers.target] {
                 std::fs::create_dir_all(d).map_err(RuntimeError::io("make the writable layer"))?;

@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod cleanup;
 pub mod container;
+pub mod diff;
 pub mod exec;
 pub mod image;
 pub mod init;

@@ -13,6 +13,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::build::command::command_line;
+use crate::runtime::image::ImageSettings;
 use isolab_shared::spec::{
     is_valid_hostname, is_valid_name, normalize_capability, ContainerSpec, NsKind, NsMode,
     SpecError, CAPABILITIES,
@@ -50,6 +52,10 @@ pub struct SpecContext<'a> {
     pub host_memory: u64,
     /// Container name to the host pid of its init, for `container:NAME`.
     pub resolve: &'a dyn Fn(&str) -> Option<i32>,
+    /// The image's settings (environment, working dir, ENTRYPOINT, CMD).
+    pub image: &'a ImageSettings,
+    /// The image's USER, resolved to a uid and gid (through the image's `/etc/passwd`).
+    pub user: Option<(u32, u32)>,
 }
 
 /// Why no OCI spec could be built.
@@ -182,9 +188,28 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
     let hostname = uts_private.then(|| default_hostname(spec, &ctx.id));
 
     let mut process = base::base_process();
-    process.set_args(Some(spec.cmd.clone()));
-    process.set_env(Some(build_env(spec, hostname.as_deref())));
-    process.set_cwd(PathBuf::from(spec.workdir.as_deref().unwrap_or("/")));
+    let image = ctx.image;
+    let args = command_line(
+        image.entrypoint.as_deref(),
+        image.cmd.as_deref(),
+        &spec.cmd,
+        spec.entrypoint.as_deref(),
+    )
+    .map_err(|e| SpecError::new("empty_command", "cmd", e.to_string()))?;
+    process.set_args(Some(args));
+    process.set_env(Some(build_env(spec, image, hostname.as_deref())));
+    let cwd = spec
+        .workdir
+        .as_deref()
+        .or(image.workdir.as_deref())
+        .unwrap_or("/");
+    process.set_cwd(PathBuf::from(cwd));
+    if let Some((uid, gid)) = ctx.user {
+        let mut user = process.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid);
+        process.set_user(user);
+    }
     process.set_terminal(Some(spec.tty));
     process.set_capabilities(Some(capabilities(spec, ctx)?));
 
@@ -352,15 +377,20 @@ fn default_hostname(spec: &ContainerSpec, id: &str) -> String {
 
 /// `PATH`, `HOSTNAME` (when we set one), `TERM=xterm` with a tty, then the
 /// user's entries; a user entry replaces an earlier one with the same key.
-fn build_env(spec: &ContainerSpec, hostname: Option<&str>) -> Vec<String> {
-    let mut env = vec![DEFAULT_PATH.to_owned()];
+fn build_env(spec: &ContainerSpec, image: &ImageSettings, hostname: Option<&str>) -> Vec<String> {
+    let mut env = Vec::new();
+    if !image.env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(DEFAULT_PATH.to_owned());
+    }
+    let mut extra = image.env.clone();
     if let Some(h) = hostname {
-        env.push(format!("HOSTNAME={h}"));
+        extra.push(format!("HOSTNAME={h}"));
     }
     if spec.tty {
-        env.push("TERM=xterm".to_owned());
+        extra.push("TERM=xterm".to_owned());
     }
-    for entry in &spec.env {
+    extra.extend(spec.env.iter().cloned());
+    for entry in &extra {
         let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
         env.push(entry.clone());

@@ -56,6 +56,10 @@ pub struct ContainerState {
     /// First host uid/gid of its user namespace's range, when it has one.
     #[serde(default)]
     pub uid_base: Option<u32>,
+    /// The image layer folders its root is made of, bottom first (kept by image collection
+    /// while it lives; `isolab diff` compares its upper folder with them).
+    #[serde(default)]
+    pub lower: Vec<std::path::PathBuf>,
 }
 
 impl ContainerState {
@@ -208,6 +212,7 @@ mod tests {
             monitor: None,
             init: None,
             uid_base: None,
+            lower: Vec::new(),
         };
         s.save(&p).unwrap();
         assert!(ContainerState::load(&p, "abc").unwrap().is_owned());

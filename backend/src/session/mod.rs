@@ -11,6 +11,7 @@
 //! Containers are named per session (`<session tag>-<name>` in the runtime), so two attendees
 //! can both have an `alpha`, and `container:NAME` only reaches the session's own containers.
 
+mod images;
 pub mod registry;
 mod terminal;
 
@@ -58,6 +59,10 @@ enum Event {
         handle: Handle,
         status: Result<ExitStatus, String>,
     },
+    /// A running build's log or new layer, to send on.
+    Build(ServerMsg),
+    /// A build ended (`built` or `error`).
+    BuildEnded(ServerMsg),
     /// A pass of the observer ended: the changes to send, and the observer back.
     Observed {
         observer: Observer,
@@ -143,6 +148,9 @@ struct Session {
     watched: BTreeSet<ViewTarget>,
     fresh: BTreeSet<ViewTarget>,
     observer: Option<Observer>,
+    /// A build runs (one at a time), and the images this session built (which it may rebuild).
+    building: bool,
+    built: BTreeSet<String>,
 }
 
 /// Run a session from its first connection until its grace runs out or the server stops.
@@ -171,6 +179,8 @@ pub async fn run(
         watched: BTreeSet::new(),
         fresh: BTreeSet::new(),
         observer: Some(Observer::new()),
+        building: false,
+        built: BTreeSet::new(),
     };
     let mut observe_tick = tokio::time::interval(OBSERVE_EVERY);
     observe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -376,6 +386,11 @@ impl Session {
                 let target = self.view_target(target);
                 self.watched.remove(&target);
             }
+            ClientMsg::Images { .. } => self.images(reference).await,
+            ClientMsg::Build {
+                name, dockerfile, ..
+            } => self.build(reference, name, dockerfile).await,
+            ClientMsg::Diff { container, .. } => self.diff(reference, &container).await,
             ClientMsg::Ack { handle, bytes } => {
                 if let Some(t) = self.terminals.get(&handle) {
                     t.flow.ack(bytes);
@@ -424,6 +439,94 @@ impl Session {
         self.watched.insert(target);
     }
 
+    async fn images(&self, reference: Option<Ref>) {
+        let rt = self.state.runtime.clone();
+        match tokio::task::spawn_blocking(move || images::list(&rt)).await {
+            Ok(Ok(images)) => self.send(ServerMsg::Images { reference, images }).await,
+            Ok(Err(e)) => self.error(reference, codes::RUNTIME, e.to_string()).await,
+            Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
+        }
+    }
+
+    async fn diff(&self, reference: Option<Ref>, target: &str) {
+        let Some(info) = self.require(reference, target).await else {
+            return;
+        };
+        let rt = self.state.runtime.clone();
+        let id = info.id.clone();
+        match tokio::task::spawn_blocking(move || rt.diff(&id)).await {
+            Ok(Ok(changes)) => {
+                let changes = changes.iter().map(images::change_info).collect();
+                self.send(ServerMsg::Diff {
+                    reference,
+                    container: info.name,
+                    changes,
+                })
+                .await
+            }
+            Ok(Err(e)) => self.runtime_error(reference, e).await,
+            Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
+        }
+    }
+
+    /// A build on the blocking pool; its log and layers come back as session events. One at a
+    /// time per session; an image another session made (or the built-in one) is not replaced.
+    async fn build(&mut self, reference: Option<Ref>, name: String, dockerfile: String) {
+        if self.building {
+            let message = "this session is already building an image";
+            return self.error(reference, codes::LIMIT_REACHED, message).await;
+        }
+        let normalized = match crate::runtime::image::ImageStore::normalize_name(&name) {
+            Ok(n) => n,
+            Err(e) => return self.error(reference, "invalid_image", e.to_string()).await,
+        };
+        let exists = self.state.runtime.images.record(&normalized).is_ok();
+        if exists && !self.built.contains(&normalized) {
+            let message = format!(
+                "image {normalized:?} exists and was not built by this session: choose another name"
+            );
+            return self.error(reference, "image_exists", message).await;
+        }
+        self.building = true;
+        self.built.insert(normalized);
+        let limits = &self.state.limits;
+        let req = crate::build::BuildRequest {
+            name,
+            dockerfile,
+            context: None,
+            memory: Some(limits.default_memory),
+            cpus: Some(limits.default_cpus),
+            pids_limit: Some(limits.default_pids),
+        };
+        let rt = self.state.runtime.clone();
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let forward = |msg: ServerMsg| {
+                let _ = events.send(Event::Build(msg));
+            };
+            let result = crate::build::build(&rt, &req, &mut |e| match e {
+                crate::build::BuildEvent::Log(text) => {
+                    forward(ServerMsg::BuildLog { reference, text })
+                }
+                crate::build::BuildEvent::Layer { index, layer } => {
+                    forward(ServerMsg::BuildLayer {
+                        reference,
+                        index: index as u32,
+                        layer: images::layer_info(&layer),
+                    })
+                }
+            });
+            let end = match result {
+                Ok(record) => ServerMsg::Built {
+                    reference,
+                    image: images::image_info(&record),
+                },
+                Err(e) => ServerMsg::error(reference, "build_failed", e.to_string()),
+            };
+            let _ = events.send(Event::BuildEnded(end));
+        });
+    }
+
     /// Start a pass of the observer on the blocking pool, unless one runs.
     fn observe(&mut self) {
         let Some(mut observer) = self.observer.take() else {
@@ -461,6 +564,17 @@ impl Session {
     /// The runtime's name for a user-facing one.
     fn runtime_name(&self, name: &str) -> String {
         format!("{}-{name}", self.tag)
+    }
+
+    /// A container of this session, or an `unknown_container` error sent (and None).
+    async fn require(&self, reference: Option<Ref>, target: &str) -> Option<ContainerInfo> {
+        let found = self.find(target).cloned();
+        if found.is_none() {
+            let message = format!("no container {target:?} in this session");
+            self.error(reference, codes::UNKNOWN_CONTAINER, message)
+                .await;
+        }
+        found
     }
 
     /// A container of this session by user-facing name or by id.
@@ -582,11 +696,8 @@ impl Session {
         cmd: Vec<String>,
         env: Vec<String>,
     ) {
-        let Some(info) = self.find(target).cloned() else {
-            let message = format!("no container {target:?} in this session");
-            return self
-                .error(reference, codes::UNKNOWN_CONTAINER, message)
-                .await;
+        let Some(info) = self.require(reference, target).await else {
+            return;
         };
         let cmd = if cmd.is_empty() {
             vec!["sh".to_string()]
@@ -621,11 +732,8 @@ impl Session {
     }
 
     async fn remove(&mut self, reference: Option<Ref>, target: &str) {
-        let Some(info) = self.find(target).cloned() else {
-            let message = format!("no container {target:?} in this session");
-            return self
-                .error(reference, codes::UNKNOWN_CONTAINER, message)
-                .await;
+        let Some(info) = self.require(reference, target).await else {
+            return;
         };
         let rt = self.state.runtime.clone();
         let id = info.id.clone();
@@ -720,6 +828,16 @@ impl Session {
 
     async fn on_event(&mut self, event: Event) {
         match event {
+            Event::Build(msg) => self.send(msg).await,
+            Event::BuildEnded(msg) => {
+                self.building = false;
+                let built = matches!(msg, ServerMsg::Built { .. });
+                self.send(msg).await;
+                if built {
+                    // Every page's picker lists the new image.
+                    self.images(None).await;
+                }
+            }
             Event::Observed { observer, updates } => {
                 self.observer = Some(observer);
                 for (target, update) in updates {

@@ -1,11 +1,13 @@
 //! One container: what it runs, whether it still does (or how it ended), a `+ shell` button
-//! (exec → a new terminal), remove (or dismiss once ended), and the error of its last request.
+//! (exec → a new terminal), `diff` (what it added, changed or deleted, listed under the card,
+//! as `docker diff` prints it), remove (or dismiss once ended), and the error of its last
+//! request.
 
-use isolab_shared::protocol::ClientMsg;
+use isolab_shared::protocol::{ChangeInfo, ClientMsg};
 use yew::prelude::*;
 
 use crate::app::use_session;
-use crate::state::{Action, Card, Conn, Origin};
+use crate::state::{command_text, Action, Card, Conn, Origin};
 
 #[derive(Properties, PartialEq)]
 pub struct ContainerCardProps {
@@ -29,6 +31,17 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
                 container,
                 cmd: Vec::new(),
                 env: Vec::new(),
+            });
+        })
+    };
+    let diff = {
+        let link = session.link.clone();
+        let id = info.id.clone();
+        Callback::from(move |_| {
+            let container = id.clone();
+            link.request(Origin::Diff(id.clone()), |reference| ClientMsg::Diff {
+                reference,
+                container,
             });
         })
     };
@@ -63,6 +76,12 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
         html! { <p class="error" role="alert"><code>{ &p.code }</code>{ " " }{ &p.message }</p> }
     });
     let short_id: String = info.id.chars().take(12).collect();
+    let changes = card.diff.as_ref().map(|changes| {
+        let session = session.clone();
+        let id = info.id.clone();
+        let hide = Callback::from(move |_| session.dispatch(Action::HideDiff(id.clone())));
+        changes_list(changes, hide)
+    });
 
     html! {
         <article class={classes!("card", (!card.running()).then_some("ended"))} data-name={info.name.clone()}>
@@ -74,17 +93,57 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
             <dl>
                 <dt>{ "image" }</dt><dd>{ &info.image }</dd>
                 <dt>{ "hostname" }</dt><dd>{ &info.hostname }</dd>
-                <dt>{ "command" }</dt><dd><code>{ info.cmd.join(" ") }</code></dd>
+                <dt>{ "command" }</dt><dd><code>{ command_text(&info.cmd) }</code></dd>
             </dl>
             <div class="actions">
                 <button class="exec" onclick={exec} disabled={!open || !card.running() || card.busy}>
                     { "+ shell" }
+                </button>
+                <button class="diff" onclick={diff} disabled={!open || !card.running() || card.diffing}
+                    title="what this container added (A), changed (C) or deleted (D), like docker diff">
+                    { if card.diffing { "diff…" } else { "diff" } }
                 </button>
                 <button class="remove danger" onclick={remove} disabled={card.busy || (card.running() && !open)}>
                     { if card.running() { "remove" } else { "dismiss" } }
                 </button>
             </div>
             { error }
+            { changes }
         </article>
+    }
+}
+
+/// The changes under the card: `A`, `C`, `D` coloured, one path a line.
+fn changes_list(changes: &[ChangeInfo], hide: Callback<MouseEvent>) -> Html {
+    let summary = match changes.len() {
+        0 => "no changes: the container's layer is empty".to_string(),
+        1 => "1 change".to_string(),
+        n => format!("{n} changes"),
+    };
+    let items: Html = changes
+        .iter()
+        .map(|c| {
+            let kind = match c.kind.as_str() {
+                "A" => "added",
+                "C" => "changed",
+                "D" => "deleted",
+                _ => "other",
+            };
+            html! {
+                <li class={classes!("change", kind)} data-kind={c.kind.clone()} data-path={c.path.clone()}>
+                    <code class="kind" title={kind}>{ &c.kind }</code>{ " " }<code class="path">{ &c.path }</code>
+                </li>
+            }
+        })
+        .collect();
+    html! {
+        <div class="diff-result" aria-label="the container's changes">
+            <header>
+                <span>{ summary }</span>
+                <span class="hint">{ "A added · C changed · D deleted" }</span>
+                <button class="link" onclick={hide} title="hide">{ "×" }</button>
+            </header>
+            <ul>{ items }</ul>
+        </div>
     }
 }

@@ -4,6 +4,7 @@
 mod container_card;
 mod container_view;
 mod host_card;
+mod images_panel;
 mod ns_matrix;
 mod preset_bar;
 mod process_tree;
@@ -15,6 +16,7 @@ mod terminal;
 pub use container_card::ContainerCard;
 pub use container_view::ContainerView;
 pub use host_card::HostCard;
+pub use images_panel::ImagesPanel;
 pub use ns_matrix::NsMatrix;
 pub use preset_bar::PresetBar;
 pub use process_tree::process_tree;

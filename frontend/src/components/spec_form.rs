@@ -1,6 +1,8 @@
 //! The create form. Problems are shown under their field: first the spec's own checks (run
 //! before sending), then the server's answer to the `create` this form sent (its `field`).
 //! Errors without a field, or for a field not on the form, are shown under the button.
+//! The image is picked from the server's list (the choice is the state's: the layer stack
+//! shows it); an empty command runs the image's ENTRYPOINT and CMD.
 
 use isolab_shared::protocol::ClientMsg;
 use isolab_shared::spec::{MemorySize, NsKind};
@@ -9,7 +11,8 @@ use yew::prelude::*;
 
 use crate::app::use_session;
 use crate::form::{form_field, FormFields};
-use crate::state::{Conn, Origin, Problem};
+use crate::images::default_command;
+use crate::state::{Action, Conn, Origin, Problem};
 
 const TEXT_FIELDS: [&str; 7] = [
     "image",
@@ -70,12 +73,18 @@ pub fn SpecForm() -> Html {
         update.reform(move |value: String| (field.clone(), value))
     };
 
+    let selected = state.images.selected.clone();
     let onsubmit = {
         let fields = fields.clone();
         let local = local.clone();
         let link = session.link.clone();
+        let selected = selected.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
+            let fields = FormFields {
+                image: selected.clone(),
+                ..(*fields).clone()
+            };
             match fields.to_spec() {
                 Ok(spec) => {
                     local.set(Vec::new());
@@ -94,6 +103,24 @@ pub fn SpecForm() -> Html {
     let default_cpus = limits.map(|l| l.default_cpus.to_string());
     let default_pids = limits.map(|l| l.default_pids.to_string());
     let running = state.running_names();
+    let on_image = {
+        let session = session.clone();
+        let local = local.clone();
+        Callback::from(move |name: String| {
+            session.dispatch(Action::SelectImage(name));
+            if !local.is_empty() {
+                local.set(Vec::new());
+            }
+        })
+    };
+    let mut image_names: Vec<String> = state.images.list.iter().map(|i| i.name.clone()).collect();
+    if !image_names.contains(&selected) {
+        image_names.insert(0, selected.clone());
+    }
+    let cmd_placeholder = match state.images.selected().map(default_command) {
+        Some(cmd) if !cmd.is_empty() => format!("the image's CMD: {}", cmd.join(" ")),
+        _ => "the image's CMD".to_string(),
+    };
     let blocked = if state.conn != Conn::Open {
         Some("not connected")
     } else if state.at_limit() {
@@ -117,13 +144,13 @@ pub fn SpecForm() -> Html {
     html! {
         <form class="spec-form" {onsubmit} novalidate=true>
             <h2>{ "New container" }</h2>
-            <TextField label="image" name="image" value={fields.image.clone()}
-                oninput={edit("image")} errors={errors_for("image")} />
+            <ImagePicker names={image_names} value={selected} onchange={on_image}
+                errors={errors_for("image")} />
             <TextField label="name" name="name" value={fields.name.clone()} placeholder="chosen by the server"
                 oninput={edit("name")} errors={errors_for("name")} />
             <TextField label="hostname" name="hostname" value={fields.hostname.clone()} placeholder="the name"
                 oninput={edit("hostname")} errors={errors_for("hostname")} />
-            <TextField label="command" name="cmd" value={fields.cmd.clone()}
+            <TextField label="command" name="cmd" value={fields.cmd.clone()} placeholder={cmd_placeholder}
                 oninput={edit("cmd")} errors={errors_for("cmd")} />
             <div class="row3">
                 <TextField label="memory" name="memory" value={fields.memory.clone()}
@@ -173,6 +200,50 @@ fn TextField(props: &TextFieldProps) -> Html {
             <span>{ &props.label }</span>
             <input name={&props.name} value={&props.value} placeholder={props.placeholder.clone()}
                 aria-invalid={invalid.to_string()} autocomplete="off" spellcheck="false" {oninput} />
+            { for props.errors.iter().map(|e| html! { <span class="field-error">{ e }</span> }) }
+        </label>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct ImagePickerProps {
+    /// The server's images (and the current choice, listed or not).
+    names: Vec<String>,
+    value: String,
+    onchange: Callback<String>,
+    errors: Vec<AttrValue>,
+}
+
+/// The image field: a choice among the server's images.
+#[function_component]
+fn ImagePicker(props: &ImagePickerProps) -> Html {
+    let onchange = props
+        .onchange
+        .reform(|e: Event| e.target_unchecked_into::<HtmlSelectElement>().value());
+    // The `selected` attribute stops counting once the user picked by hand: the choice made
+    // elsewhere (a build just made an image) is set as the select's value after each render.
+    let select = use_node_ref();
+    {
+        let select = select.clone();
+        use_effect_with(
+            (props.value.clone(), props.names.clone()),
+            move |(value, _)| {
+                if let Some(select) = select.cast::<HtmlSelectElement>() {
+                    select.set_value(value);
+                }
+            },
+        );
+    }
+    let invalid = !props.errors.is_empty();
+    html! {
+        <label class={classes!("field", invalid.then_some("invalid"))}>
+            <span>{ "image" }</span>
+            <select name="image" class="image-picker" ref={select} {onchange}
+                aria-invalid={invalid.to_string()}>
+                { for props.names.iter().map(|name| html! {
+                    <option value={name.clone()} selected={*name == props.value}>{ name }</option>
+                }) }
+            </select>
             { for props.errors.iter().map(|e| html! { <span class="field-error">{ e }</span> }) }
         </label>
     }

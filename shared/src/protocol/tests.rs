@@ -70,6 +70,16 @@ fn every_client_msg() -> Vec<ClientMsg> {
             reference: None,
             target: ViewTarget::Host,
         },
+        ClientMsg::Images { reference: Some(7) },
+        ClientMsg::Build {
+            reference: Some(8),
+            name: "hello".into(),
+            dockerfile: "FROM busybox\nRUN echo hi > /hi\n".into(),
+        },
+        ClientMsg::Diff {
+            reference: None,
+            container: "alpha".into(),
+        },
     ]
 }
 
@@ -111,6 +121,31 @@ fn every_server_msg() -> Vec<ServerMsg> {
             target: ViewTarget::Container("alpha".into()),
             update: Box::new(full_view()),
         },
+        ServerMsg::Images {
+            reference: Some(7),
+            images: vec![image()],
+        },
+        ServerMsg::BuildLog {
+            reference: Some(8),
+            text: "STEP 1/2: FROM busybox\n".into(),
+        },
+        ServerMsg::BuildLayer {
+            reference: Some(8),
+            index: 1,
+            layer: image().layers[0].clone(),
+        },
+        ServerMsg::Built {
+            reference: Some(8),
+            image: image(),
+        },
+        ServerMsg::Diff {
+            reference: None,
+            container: "alpha".into(),
+            changes: vec![ChangeInfo {
+                kind: "A".into(),
+                path: "/hi".into(),
+            }],
+        },
         ServerMsg::View {
             target: ViewTarget::Host,
             update: Box::new(ViewUpdate {
@@ -122,6 +157,25 @@ fn every_server_msg() -> Vec<ServerMsg> {
             }),
         },
     ]
+}
+
+fn image() -> ImageInfo {
+    ImageInfo {
+        name: "hello".into(),
+        id: format!("sha256:{}", "a".repeat(64)),
+        created: "2026-11-29T10:00:00Z".into(),
+        layers: vec![LayerInfo {
+            digest: format!("sha256:{}", "b".repeat(64)),
+            diff_id: format!("sha256:{}", "c".repeat(64)),
+            size: 1234,
+            created_by: Some("RUN echo hi > /hi".into()),
+        }],
+        entrypoint: None,
+        cmd: Some(vec!["sh".into()]),
+        env: vec!["PATH=/bin".into()],
+        workdir: None,
+        user: None,
+    }
 }
 
 fn full_view() -> ViewUpdate {

@@ -1,6 +1,8 @@
 //! Tests for the image store (they build a real busybox image in a temp dir).
 
 use super::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::sync::Arc;
 
 /// The host's static busybox, or `None` (with a note) when it is not installed.
@@ -22,21 +24,13 @@ fn mode(path: &Path) -> u32 {
 fn missing_image_says_how_to_create_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = ImageStore::new(dir.path().to_path_buf());
-    let err = store.rootfs("busybox").unwrap_err();
+    let err = store.open("busybox").unwrap_err();
     assert!(matches!(err, ImageError::NotFound(_)));
     assert!(err.to_string().contains("isolab image init"), "{err}");
     assert_eq!(store.list().unwrap(), Vec::<String>::new());
-    for bad in [
-        "../etc",
-        "a/../b",
-        ".hidden",
-        "x/.y",
-        "busybox:1.0",
-        "",
-        "UP",
-    ] {
+    for bad in ["../etc", "a/../b", ".hidden", "x/.y", "", "UP"] {
         assert!(
-            matches!(store.rootfs(bad), Err(ImageError::InvalidName { .. })),
+            matches!(store.open(bad), Err(ImageError::InvalidName { .. })),
             "{bad:?}"
         );
     }
@@ -73,11 +67,22 @@ fn builds_busybox_image() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = ImageStore::new(dir.path().to_path_buf());
-    let rootfs = store.init_busybox_from(busybox).unwrap();
-    assert_eq!(rootfs, dir.path().join("images/busybox/rootfs"));
-    assert_eq!(store.rootfs("busybox").unwrap(), rootfs);
-    assert_eq!(store.rootfs("busybox:latest").unwrap(), rootfs);
+    let image = store.init_busybox_from(busybox).unwrap();
+    assert_eq!(image.layers.len(), 1, "one layer");
+    let rootfs = image.layers[0].clone();
+    assert!(
+        rootfs.starts_with(dir.path().join("layers")),
+        "{}",
+        rootfs.display()
+    );
+    assert_eq!(store.open("busybox").unwrap().layers, image.layers);
+    assert_eq!(store.open("busybox:latest").unwrap().layers, image.layers);
     assert_eq!(store.list().unwrap(), ["busybox"]);
+    assert_eq!(image.settings.cmd, Some(vec!["sh".to_string()]));
+    // Its blob is the layer's tar: the digests check out.
+    let record = &image.record.layers[0];
+    let blob = store.blobs().path(&Digest::parse(&record.digest).unwrap());
+    assert_eq!(fs::metadata(&blob).unwrap().len(), record.size);
 
     assert_eq!(mode(&rootfs.join("bin/busybox")), 0o755);
     assert!(is_static_elf(&rootfs.join("bin/busybox")).unwrap());
@@ -116,10 +121,9 @@ fn builds_busybox_image() {
         .unwrap();
     assert_eq!(out.stdout, b"hi\n");
 
-    // Idempotent: a second init returns the same path and changes nothing.
-    fs::write(rootfs.join("marker"), "").unwrap();
-    assert_eq!(store.init_busybox_from(busybox).unwrap(), rootfs);
-    assert!(rootfs.join("marker").exists());
+    // Idempotent: a second init returns the same image and changes nothing.
+    let again = store.init_busybox_from(busybox).unwrap();
+    assert_eq!(again.record, image.record);
 }
 
 #[test]
@@ -135,11 +139,16 @@ fn concurrent_inits_agree() {
             std::thread::spawn(move || store.init_busybox_from(busybox).unwrap())
         })
         .collect();
-    let paths: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(paths.iter().all(|p| *p == paths[0]));
+    let images: Vec<Image> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // The layer's tar is reproducible, so all four made the same layer.
+    assert!(images.iter().all(|i| i.layers == images[0].layers));
     let left: Vec<_> = fs::read_dir(store.images_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(left, ["busybox"], "temporary build directories are removed");
+    assert_eq!(left, ["busybox"]);
+    let layers: Vec<_> = fs::read_dir(store.layers_dir()).unwrap().collect();
+    assert_eq!(layers.len(), 1, "one layer folder");
+    let tmp: Vec<_> = fs::read_dir(dir.path().join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "temporary folders are removed");
 }

@@ -66,9 +66,24 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
             oom_killed: false,
         });
     status.oom_killed = cg.stats(&cfg.id).is_ok_and(|s| s.oom_kills > 0);
+    if let Some(layers) = cfg.rootfs.as_ref().filter(|l| l.keep_upper.is_some()) {
+        keep_upper(&cfg.id, cg.as_ref(), layers);
+    }
     cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
     watch.finish(status);
     0
+}
+
+/// Move the upper folder out of the way of teardown: every process stopped, the overlay
+/// unmounted, then renamed (a failure leaves it to be removed with the rest, and the build that
+/// asked finds no folder).
+fn keep_upper(id: &str, cg: &dyn cgroups::CgroupManager, layers: &super::protocol::RootfsLayers) {
+    let Some(dest) = &layers.keep_upper else {
+        return;
+    };
+    let _ = cg.kill_all(id);
+    let _ = nix::mount::umount2(layers.target.as_path(), nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::rename(&layers.upper, dest);
 }
 
 /// Everything up to the container's `Ready`: returns its pid, its stage channel and the pipe on
@@ -100,8 +115,10 @@ fn launch_container(
             .join(":");
         // volatile: no syncs to the upper layer, which is thrown away with the container
         // anyway; without it, unmounting syncs the host file system (0.7 ms per container).
+        // redirect_dir and metacopy off (most kernels' defaults): an upper folder must be
+        // writable as an OCI layer (a build's RUN, `isolab diff`), which cannot express them.
         let data = format!(
-            "lowerdir={lower},upperdir={},workdir={},volatile",
+            "lowerdir={lower},upperdir={},workdir={},volatile,redirect_dir=off,metacopy=off",
             layers.upper.display(),
             layers.work.display()
         );

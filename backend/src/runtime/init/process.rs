@@ -122,6 +122,10 @@ pub fn exec(process: &Process, stdio: ProcStdio) -> Result<Infallible, Failure> 
     drop(stdio);
     let env: Vec<String> = process.env().clone().unwrap_or_default();
     let cwd = process.cwd();
+    // A WORKDIR the image names but does not have is made, as docker does.
+    if chdir(cwd) == Err(nix::Error::ENOENT) {
+        std::fs::create_dir_all(cwd).step(&format!("mkdir {}", cwd.display()))?;
+    }
     chdir(cwd).step(&format!("chdir {}", cwd.display()))?;
     let args = process.args().clone().unwrap_or_default();
     let Some(arg0) = args.first() else {
@@ -141,7 +145,10 @@ pub fn exec(process: &Process, stdio: ProcStdio) -> Result<Infallible, Failure> 
     let c_args = to_cstrings(&args)?;
     let c_env = to_cstrings(&env)?;
     let c_path = CString::new(path.as_os_str().as_encoded_bytes()).step("exec path")?;
-    // The reaper runs with signals blocked; the command starts with none.
+    // The reaper runs with signals blocked; the command starts with none blocked, and with no
+    // signal ignored: an ignored disposition survives execve, and the Rust runtime ignores
+    // SIGPIPE (`yes | head` would print "Broken pipe" instead of ending quietly).
+    reset_signal_dispositions();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let err = execve(&c_path, &c_args, &c_env).unwrap_err();
     Err(Failure {
@@ -181,6 +188,35 @@ pub fn resolve(cmd: &str, env: &[String]) -> Option<PathBuf> {
 
 /// The capabilities of a list that the running kernel knows (`--cap-add ALL` on an older
 /// kernel names some it does not).
+/// Every catchable signal back to its default disposition, as a freshly started process has.
+fn reset_signal_dispositions() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler; this process is single-threaded and about to
+        // execve, so nothing observes the change in between.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+    // The real-time signals, through the system call: glibc refuses to touch 32 and 33 (its
+    // own), which the process that started us left ignored.
+    let default_action = [0u64; 4]; // the kernel's struct sigaction: SIG_DFL, no flags, no mask
+    for sig in 32..=64 {
+        // SAFETY: a valid pointer to a zeroed kernel `struct sigaction` (handler SIG_DFL), no
+        // old action wanted, the kernel's sigset size (8 bytes); a bad number only fails.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+    }
+}
+
 fn cap_set(list: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet, Failure> {
     let supported = caps::runtime::thread_all_supported();
     let mut set = CapsHashSet::new();

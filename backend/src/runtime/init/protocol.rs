@@ -100,6 +100,10 @@ pub struct RootfsLayers {
     pub work: PathBuf,
     /// Where the overlay is mounted (the bundle's `rootfs`).
     pub target: PathBuf,
+    /// Where to move the upper folder when the container has ended, before the rest is
+    /// removed (a build keeps each RUN's changes this way, to make a layer of them).
+    #[serde(default)]
+    pub keep_upper: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -20,8 +20,17 @@ fn ctx() -> SpecContext<'static> {
         host_cpus: 4,
         host_memory: 8 << 30,
         resolve: &no_containers,
+        image: &BUSYBOX,
+        user: None,
     }
 }
+
+/// What the busybox image says: its PATH and `sh`.
+static BUSYBOX: std::sync::LazyLock<ImageSettings> = std::sync::LazyLock::new(|| ImageSettings {
+    env: vec![DEFAULT_PATH.to_string()],
+    cmd: Some(vec!["sh".to_string()]),
+    ..ImageSettings::default()
+});
 
 fn spec() -> ContainerSpec {
     ContainerSpec::new("busybox", vec!["sh".into(), "-c".into(), "true".into()])
