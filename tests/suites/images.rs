@@ -537,3 +537,46 @@ fn diff_lists_what_a_container_added_changed_and_deleted() {
     t.ok(&["rm", "differ"]);
     t.assert_no_leaks();
 }
+
+#[test]
+fn imports_and_builds_at_the_same_time_agree() {
+    let t = Isolab::with_own_store(BIN);
+    let ctx = context("FROM busybox\nRUN echo shared > /shared\nCMD [\"cat\", \"/shared\"]\n", &[]);
+    t.ok(&["build", "-t", "src", ctx.path().to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    t.ok(&["image", "export", "src", layout.to_str().unwrap()]);
+    t.ok(&["image", "rm", "src"]);
+    let baseline = store_listing(&t);
+    // Two imports of the same layout and two builds of one Dockerfile, all at once.
+    let mut jobs = Vec::new();
+    for name in ["a", "b"] {
+        jobs.push(
+            t.cmd(&["image", "import", layout.to_str().unwrap(), name])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for name in ["c", "d"] {
+        jobs.push(
+            t.cmd(&["build", "-t", name, ctx.path().to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for job in jobs {
+        let out = job.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(inspect(&t, "a")["manifest"], inspect(&t, "b")["manifest"]);
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(t.ok(&["run", name]), "shared\n", "{name}");
+    }
+    t.ok(&["image", "rm", "a", "b", "c", "d"]);
+    assert_eq!(store_listing(&t), baseline, "everything they added is collected");
+    t.assert_no_leaks();
+}

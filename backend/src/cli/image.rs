@@ -34,6 +34,19 @@ pub enum ImageCommand {
     },
     /// Remove the layers and blobs no image and no container uses.
     Prune,
+    /// Make a second image from a distribution (opt-in: it downloads and takes minutes).
+    Bootstrap {
+        /// Only `debian` (minbase, by debootstrap).
+        distribution: String,
+        /// The Debian release.
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        #[arg(long, default_value = "http://deb.debian.org/debian")]
+        mirror: String,
+        /// The image's name (default: the distribution).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 pub fn run(rt: &Runtime, cmd: ImageCommand) -> Result<ExitCode> {
@@ -99,6 +112,24 @@ pub fn run(rt: &Runtime, cmd: ImageCommand) -> Result<ExitCode> {
             prune(rt)?;
         }
         ImageCommand::Prune => prune(rt)?,
+        ImageCommand::Bootstrap {
+            distribution,
+            suite,
+            mirror,
+            name,
+        } => {
+            anyhow::ensure!(
+                distribution == "debian",
+                "only `debian` can be bootstrapped (with debootstrap), not {distribution:?}"
+            );
+            let b = crate::runtime::image::bootstrap::Bootstrap {
+                name: name.unwrap_or_else(|| distribution.clone()),
+                suite,
+                mirror,
+            };
+            let image = store.bootstrap_debian(&b).context("bootstrap debian")?;
+            println!("{} {}", image.name, short(&image.record.manifest));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@
 //! (`isolab build`).
 
 mod blobs;
+pub mod bootstrap;
 mod busybox;
 pub mod export;
 pub mod import;
