@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod network;
 pub mod observe;
 pub mod runtime;
 pub mod server;
