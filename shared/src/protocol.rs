@@ -329,6 +329,12 @@ pub struct ContainerInfo {
     pub cmd: Vec<String>,
     /// Its terminals: the main process's first, then `exec`'d ones still running.
     pub handles: Vec<Handle>,
+    /// Its address on the session's network, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Ports published on the server's loopback (`HOSTPORT:CONTAINERPORT[/udp]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
 
 /// What a binary frame carries.

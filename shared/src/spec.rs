@@ -78,6 +78,38 @@ pub struct ContainerSpec {
     /// Capabilities removed (`--cap-drop`); `ALL` drops every one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Ports published on the host's loopback (`-p HOSTPORT:CONTAINERPORT[/tcp|/udp]`); the
+    /// container needs a private network namespace on the server's network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<String>,
+}
+
+/// A published port: `-p 8080:80` or `-p 5353:53/udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMapping {
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+}
+
+impl PortMapping {
+    /// Parse `HOSTPORT:CONTAINERPORT[/PROTO]`.
+    pub fn parse(s: &str) -> Option<PortMapping> {
+        let (ports, protocol) = match s.split_once('/') {
+            Some((p, "tcp")) => (p, "tcp"),
+            Some((p, "udp")) => (p, "udp"),
+            Some(_) => return None,
+            None => (s, "tcp"),
+        };
+        let (host, container) = ports.split_once(':')?;
+        let port = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
+        Some(PortMapping {
+            host_port: port(host)?,
+            container_port: port(container)?,
+            protocol,
+        })
+    }
 }
 
 /// Every Linux capability, without the `CAP_` prefix, numbered as in `<linux/capability.h>`.
@@ -229,6 +261,7 @@ impl ContainerSpec {
             entrypoint: None,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
+            publish: Vec::new(),
         }
     }
 
@@ -298,7 +331,28 @@ impl ContainerSpec {
         self.check_limits(&mut out);
         self.check_namespaces(&mut out);
         self.check_capabilities(&mut out);
+        self.check_publish(&mut out);
         out
+    }
+
+    fn check_publish(&self, out: &mut Vec<SpecError>) {
+        for (i, p) in self.publish.iter().enumerate() {
+            let field = format!("publish[{i}]");
+            if check_nul(out, &field, p) && PortMapping::parse(p).is_none() {
+                out.push(SpecError::new(
+                    "invalid_publish",
+                    field,
+                    format!("{p:?} is not HOSTPORT:CONTAINERPORT[/tcp|/udp] (ports 1 to 65535)"),
+                ));
+            }
+        }
+        if !self.publish.is_empty() && self.namespaces.net != NsMode::Private {
+            out.push(SpecError::new(
+                "conflicting_options",
+                "publish",
+                "ports can only be published from a private network namespace",
+            ));
+        }
     }
 
     fn check_capabilities(&self, out: &mut Vec<SpecError>) {

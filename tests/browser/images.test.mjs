@@ -2,7 +2,7 @@
 // `isolab serve` of the built page (dist/). The build panel builds the example Dockerfile as
 // `layered`: the stack grows one layer at a time, and ends as busybox's layers plus one per RUN,
 // in order. A container of `layered` with an empty command runs the image's CMD (`cat /two`).
-// Then a busybox shell `alpha` adds /new and deletes /etc/hosts, and its diff says so.
+// Then a busybox shell `alpha` adds /new and deletes /etc/group, and its diff says so.
 // The server gets a data root of its own (its store starts with the built-in busybox only),
 // so that `layered` is this run's: a server refuses to rebuild an image another session made.
 // Run by `cargo xtask test` as `node --test tests/browser/` (root, after `trunk build`).
@@ -113,13 +113,13 @@ test('a build grows the layer stack, its image runs its CMD, and a diff lists a 
     await page.click('.spec-form button[type=submit]');
     await page.waitForSelector('.card[data-name="alpha"]', { timeout: 15000 });
     await waitScreen('alpha', /[#$]\s*$/m);
-    await type('alpha', 'echo x > /new; rm /etc/hosts; echo done-$((20+22))');
+    await type('alpha', 'echo x > /new; rm /etc/group; echo done-$((20+22))');
     await waitScreen('alpha', /^done-42\s*$/m);
     await page.click('.card[data-name="alpha"] button.diff');
     const change = (kind, path) => `.card[data-name="alpha"] .diff-result li[data-kind="${kind}"][data-path="${path}"]`;
     await page.waitForSelector(change('A', '/new'), { timeout: 15000 });
-    await page.waitForSelector(change('D', '/etc/hosts'), { timeout: 15000 });
-    const colours = await Promise.all(['A', 'D'].map((k) => page.$eval(`${change(k, k === 'A' ? '/new' : '/etc/hosts')} .kind`,
+    await page.waitForSelector(change('D', '/etc/group'), { timeout: 15000 });
+    const colours = await Promise.all(['A', 'D'].map((k) => page.$eval(`${change(k, k === 'A' ? '/new' : '/etc/group')} .kind`,
       (el) => getComputedStyle(el).backgroundColor)));
     assert.notEqual(colours[0], colours[1], 'A and D in their own colours');
 

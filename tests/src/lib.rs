@@ -198,6 +198,25 @@ impl Snapshot {
                 s.insert(format!("process {} {}", e.display(), exe.display()));
             }
         }
+        // Networks: isolab's bridges, veths on them, iptables rules and IPAM leases.
+        if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let name = line.split(": ").nth(1).unwrap_or("");
+                if name.starts_with("isl-") || line.contains("master isl-") {
+                    s.insert(format!("link {}", name.split('@').next().unwrap_or(name)));
+                }
+            }
+        }
+        if let Ok(out) = Command::new("iptables-save").output() {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if line.contains("isolab-") && !line.starts_with('#') {
+                    s.insert(format!("iptables {line}"));
+                }
+            }
+        }
+        for e in read_dir(&data_root.join("cni/ipam")) {
+            s.insert(format!("ipam {}", e.display()));
+        }
         for dir in [
             state_root.join("containers"),
             state_root.join("names"),

@@ -541,7 +541,10 @@ fn diff_lists_what_a_container_added_changed_and_deleted() {
 #[test]
 fn imports_and_builds_at_the_same_time_agree() {
     let t = Isolab::with_own_store(BIN);
-    let ctx = context("FROM busybox\nRUN echo shared > /shared\nCMD [\"cat\", \"/shared\"]\n", &[]);
+    let ctx = context(
+        "FROM busybox\nRUN echo shared > /shared\nCMD [\"cat\", \"/shared\"]\n",
+        &[],
+    );
     t.ok(&["build", "-t", "src", ctx.path().to_str().unwrap()]);
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
@@ -577,6 +580,10 @@ fn imports_and_builds_at_the_same_time_agree() {
         assert_eq!(t.ok(&["run", name]), "shared\n", "{name}");
     }
     t.ok(&["image", "rm", "a", "b", "c", "d"]);
-    assert_eq!(store_listing(&t), baseline, "everything they added is collected");
+    assert_eq!(
+        store_listing(&t),
+        baseline,
+        "everything they added is collected"
+    );
     t.assert_no_leaks();
 }

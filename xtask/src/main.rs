@@ -30,7 +30,7 @@ use crate::apt::Apt;
 
 /// Debian packages: the built-in image (busybox-static), peers for the benchmark (runc, crun),
 /// benchmark and test witnesses (hyperfine, strace, util-linux, iproute2; skopeo and umoci for
-/// images), the test browser (chromium).
+/// images), the CNI plugins and the iptables they drive, the test browser (chromium).
 const DEBIAN_PACKAGES: &[&str] = &[
     "busybox-static",
     "runc",
@@ -41,6 +41,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "skopeo",
     "umoci",
+    "containernetworking-plugins",
+    "iptables",
     "chromium",
     "chromium-driver",
 ];

@@ -211,8 +211,8 @@ fn run_layer(
     fs::create_dir(&work.0).map_err(|e| BuildError::Run(format!("{}: {e}", work.0.display())))?;
     let upper = work.0.join("upper");
     let opts = CreateOptions {
-        allow_host_namespaces: false,
         keep_upper: Some(upper.clone()),
+        ..CreateOptions::default()
     };
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| BuildError::Run(format!("a pipe for the output: {e}")))?;

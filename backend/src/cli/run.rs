@@ -77,6 +77,10 @@ pub struct RunArgs {
     /// Replace the image's ENTRYPOINT (\"\" clears it); the image's CMD is then not used.
     #[arg(long, value_name = "PROGRAM")]
     entrypoint: Option<String>,
+    /// Publish a port on the host's loopback, HOSTPORT:CONTAINERPORT[/udp] (with --server: on
+    /// the server's session network).
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
     /// Add a Linux capability (e.g. SYS_ADMIN; ALL for every one).
     #[arg(long = "cap-add", value_name = "CAP")]
     cap_add: Vec<String>,
@@ -133,6 +137,7 @@ impl RunArgs {
             init: self.init,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
+            publish: self.publish.clone(),
         }
     }
 }

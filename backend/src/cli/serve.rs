@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// Seconds after which a session ends whatever it does.
     #[arg(long, default_value_t = 4 * 3600)]
     lifetime: u64,
+    /// No session networks: containers keep a private network namespace with only `lo`.
+    #[arg(long)]
+    no_network: bool,
+    /// Let containers reach beyond their session's subnet (the host's networks, the internet),
+    /// with NAT for that subnet only.
+    #[arg(long)]
+    egress: bool,
+    /// Where the CNI plugins are (repeatable).
+    #[arg(long = "cni-path", value_name = "DIR", default_value = crate::runtime::cni::DEFAULT_PLUGIN_DIR)]
+    cni_path: Vec<PathBuf>,
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
@@ -58,11 +68,18 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         max_lifetime_secs: args.lifetime,
         ..Limits::default()
     };
+    let network = crate::network::NetworkConfig {
+        enabled: !args.no_network,
+        egress: args.egress,
+        plugin_dirs: args.cni_path,
+        ipam_dir: paths.data_root.join("cni").join("ipam"),
+    };
     let cfg = ServerConfig {
         listen: args.listen,
         dist: args.dist,
         paths,
         limits,
+        network,
     };
     let runtime = tokio::runtime::Runtime::new().context("start tokio")?;
     runtime.block_on(server::serve(cfg))?;

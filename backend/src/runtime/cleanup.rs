@@ -49,6 +49,13 @@ pub fn teardown_with(
             Err(e) => problems.push(format!("unmount {}: {e}", point.display())),
         }
     }
+    // Its network: DEL releases the address and the port mappings (the namespace, and the veth
+    // end in it, went with the processes). The record goes with the folder below.
+    if let Some(att) = super::cni::Attachment::load(&paths.container(id)) {
+        if let Err(e) = att.del() {
+            problems.push(format!("CNI DEL: {e}"));
+        }
+    }
     if let Err(e) = cgroups.remove(id) {
         problems.push(format!("remove cgroup: {e}"));
     }

@@ -53,6 +53,8 @@ pub enum RuntimeError {
     },
     #[error("unexpected answer from the init helper: {0}")]
     Protocol(String),
+    #[error("network: {0}")]
+    Network(#[from] super::cni::CniError),
 }
 
 impl RuntimeError {
@@ -77,6 +79,9 @@ pub struct CreateOptions {
     pub allow_host_namespaces: bool,
     /// Move the container's upper folder here when it ends (see `RootfsLayers::keep_upper`).
     pub keep_upper: Option<PathBuf>,
+    /// Give it an `/etc/hosts` of its own, bound from its state folder, that
+    /// [`Runtime::write_hosts`] rewrites as its network's containers come and go.
+    pub hosts_file: bool,
 }
 
 /// The runtime: where files go, the host's cgroups, the image store.
@@ -98,7 +103,54 @@ pub struct Container {
     pub(super) init: InitProcess,
 }
 
+/// A container's own `/etc/hosts`, in its state folder.
+const HOSTS: &str = "hosts";
+
+/// Bind `source` on the container's `/etc/hosts` (read-write, as docker's).
+fn add_hosts_mount(spec: &mut Spec, source: &std::path::Path) {
+    let mount = oci_spec::runtime::MountBuilder::default()
+        .destination("/etc/hosts")
+        .typ("bind")
+        .source(source)
+        .options(vec!["rbind".to_string(), "rw".to_string()])
+        .build()
+        .expect("a mount builder cannot fail");
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(mount);
+    spec.set_mounts(Some(mounts));
+}
+
 impl Runtime {
+    /// Attach a created (not yet started) container to a network: the attachment is saved
+    /// first (so that every removal path DELs it), then ADD runs on its namespace. Returns
+    /// CNI's result.
+    pub fn attach_network(
+        &self,
+        container: &Container,
+        mut attachment: super::cni::Attachment,
+    ) -> Result<serde_json::Value, RuntimeError> {
+        let dir = self.paths.container(&container.id);
+        attachment.save(&dir)?;
+        let netns = std::path::PathBuf::from(format!("/proc/{}/ns/net", container.pid));
+        let result = attachment.add(&netns)?;
+        attachment.save(&dir)?;
+        Ok(result)
+    }
+
+    /// Rewrite a container's `/etc/hosts` in place (the bind mount holds the file, so it is
+    /// written, not replaced).
+    pub fn write_hosts(&self, id: &str, text: &str) -> Result<(), RuntimeError> {
+        use std::io::Write;
+        let path = self.paths.container(id).join(HOSTS);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(RuntimeError::io(format!("open {}", path.display())))?;
+        f.write_all(text.as_bytes())
+            .map_err(RuntimeError::io(format!("write {}", path.display())))
+    }
+
     pub fn new(paths: Paths) -> Result<Runtime, RuntimeError> {
         let cgroups = cgroups::detect_at(&paths.cgroup_root)?;
         let images = ImageStore::new(paths.data_root.clone());
@@ -157,7 +209,10 @@ impl Runtime {
             image: &image.settings,
             user,
         };
-        let oci_spec = oci::to_oci(spec, &ctx)?;
+        let mut oci_spec = oci::to_oci(spec, &ctx)?;
+        if opts.hosts_file {
+            add_hosts_mount(&mut oci_spec, &self.paths.container(&id).join(HOSTS));
+        }
         // Start the helper first: its exec and start-up (about 1 ms) run on another core while
         // we write the bundle and make the cgroup. The helper only waits for `Create`.
         let sealed = spec.init || !namespace_is_new(&oci_spec, LinuxNamespaceType::Pid);
@@ -222,6 +277,11 @@ impl Runtime {
             state::reserve_name(&self.paths, name, id)?;
         }
         oci::write_bundle(&dir, oci_spec).map_err(RuntimeError::io("write config.json"))?;
+        if opts.hosts_file {
+            let name = spec.name.as_deref().unwrap_or(id);
+            let text = crate::network::plan::hosts_file(&[]) + &format!("127.0.1.1\t{name}\n");
+            std::fs::write(dir.join(HOSTS), text).map_err(RuntimeError::io("write hosts"))?;
+        }
         let joins_mnt = namespace_path(oci_spec, LinuxNamespaceType::Mount).is_some();
         let rootfs = if joins_mnt {
             None

@@ -8,6 +8,7 @@
 pub mod cgroups;
 pub mod channel;
 pub mod cleanup;
+pub mod cni;
 pub mod container;
 pub mod diff;
 pub mod exec;

@@ -31,6 +31,7 @@ pub struct ServerConfig {
     pub dist: PathBuf,
     pub paths: Paths,
     pub limits: Limits,
+    pub network: crate::network::NetworkConfig,
 }
 
 /// Shared by every connection.
@@ -44,6 +45,8 @@ pub struct AppState {
     pub sessions: TaskTracker,
     /// Live sessions by their browser's cookie.
     pub registry: Arc<Registry>,
+    /// Session networks: subnets and published ports.
+    pub networks: Arc<crate::network::Networks>,
 }
 
 pub fn router(state: AppState, dist: PathBuf) -> Router {
@@ -69,12 +72,20 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     for id in &gc.removed {
         tracing::info!(container = %id, "removed what a previous run left");
     }
+    let networks = Arc::new(crate::network::Networks::new(cfg.network.clone()));
+    {
+        let networks = networks.clone();
+        for bridge in tokio::task::spawn_blocking(move || networks.gc()).await? {
+            tracing::info!(%bridge, "removed a bridge a previous run left");
+        }
+    }
     let state = AppState {
         runtime,
         limits: cfg.limits.clone(),
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
         registry: Arc::new(Registry::default()),
+        networks,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -12,6 +12,7 @@
 //! can both have an `alpha`, and `container:NAME` only reaches the session's own containers.
 
 mod images;
+mod network;
 pub mod registry;
 mod terminal;
 
@@ -151,6 +152,11 @@ struct Session {
     /// A build runs (one at a time), and the images this session built (which it may rebuild).
     building: bool,
     built: BTreeSet<String>,
+    /// The session's network, once a container needed it, and its networked containers.
+    network: Option<crate::network::plan::NetworkPlan>,
+    members: BTreeMap<String, network::Member>,
+    /// A networked container left: the others' `/etc/hosts` are rewritten soon.
+    hosts_stale: bool,
 }
 
 /// Run a session from its first connection until its grace runs out or the server stops.
@@ -181,6 +187,9 @@ pub async fn run(
         observer: Some(Observer::new()),
         building: false,
         built: BTreeSet::new(),
+        network: None,
+        members: BTreeMap::new(),
+        hosts_stale: false,
     };
     let mut observe_tick = tokio::time::interval(OBSERVE_EVERY);
     observe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -239,6 +248,9 @@ pub async fn run(
                 break;
             }
             _ = state.shutdown.cancelled() => break,
+        }
+        if std::mem::take(&mut session.hosts_stale) {
+            session.refresh_hosts().await;
         }
     }
     state.registry.remove(&id);
@@ -641,22 +653,72 @@ impl Session {
             Ok(v) => v,
             Err(e) => return self.error(reference, codes::RUNTIME, e.to_string()).await,
         };
+        let Some(joining) = self.join_network(reference, &spec).await else {
+            return;
+        };
+        let ports = joining
+            .as_ref()
+            .map(|j| j.ports.clone())
+            .unwrap_or_default();
         let rt = self.state.runtime.clone();
         let created = {
             let spec = spec.clone();
+            let (name, hostname) = (name.clone(), spec.hostname.clone().unwrap_or_default());
             tokio::task::spawn_blocking(move || {
-                let opts = CreateOptions::default();
+                let opts = CreateOptions {
+                    hosts_file: joining.is_some(),
+                    ..CreateOptions::default()
+                };
                 let mut c = rt.create(&spec, &opts, stdio)?;
+                let mut ip = None;
+                if let Some(mut j) = joining {
+                    // Attached before it starts: its first command already has its network.
+                    j.attachment.container_id = c.id.clone();
+                    let attached = rt.attach_network(&c, j.attachment).and_then(|result| {
+                        let addr = crate::runtime::cni::result_ipv4(&result).unwrap_or_default();
+                        let mut entries = j.others;
+                        entries.push((addr.clone(), name, hostname));
+                        let text = crate::network::plan::hosts_file(&entries);
+                        rt.write_hosts(&c.id, &text).map(|()| addr)
+                    });
+                    match attached {
+                        Ok(addr) => ip = Some(addr),
+                        Err(e) => {
+                            let id = c.id.clone();
+                            drop(c);
+                            let _ = rt.remove(&id);
+                            return Err(e);
+                        }
+                    }
+                }
                 c.start()?;
-                Ok::<Container, RuntimeError>(c)
+                Ok::<(Container, Option<String>), RuntimeError>((c, ip))
             })
             .await
         };
-        let container = match created {
+        let (container, ip) = match created {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return self.runtime_error(reference, e).await,
-            Err(e) => return self.error(reference, codes::RUNTIME, e.to_string()).await,
+            Ok(Err(e)) => {
+                self.state.networks.release_ports(&ports);
+                return self.runtime_error(reference, e).await;
+            }
+            Err(e) => {
+                self.state.networks.release_ports(&ports);
+                return self.error(reference, codes::RUNTIME, e.to_string()).await;
+            }
         };
+        if let Some(ip) = &ip {
+            self.members.insert(
+                name.clone(),
+                network::Member {
+                    id: container.id.clone(),
+                    ip: ip.clone(),
+                    hostname: spec.hostname.clone().unwrap_or_default(),
+                    ports,
+                },
+            );
+            self.refresh_hosts().await;
+        }
         let info = ContainerInfo {
             id: container.id.clone(),
             name: name.clone(),
@@ -664,6 +726,8 @@ impl Session {
             hostname: spec.hostname.clone().unwrap_or_default(),
             cmd: spec.cmd.clone(),
             handles: Vec::new(),
+            address: ip,
+            ports: spec.publish.clone(),
         };
         self.containers.insert(name.clone(), info);
         self.granted.insert(name.clone(), wanted);
@@ -747,6 +811,9 @@ impl Session {
     }
 
     fn forget(&mut self, name: &str) {
+        if self.leave_network(name) {
+            self.hosts_stale = true;
+        }
         self.granted.remove(name);
         self.subjects.remove(name);
         self.watched
@@ -935,6 +1002,11 @@ impl Session {
         self.terminals.clear();
         self.containers.clear();
         self.granted.clear();
+        let networked: Vec<String> = self.members.keys().cloned().collect();
+        for name in networked {
+            self.leave_network(&name);
+        }
+        self.drop_network().await;
         // Every process has ended with its container; their waiters finish at once.
         for w in self.waiters.drain(..) {
             let _ = tokio::time::timeout(DRAIN * 4, w).await;

@@ -10,6 +10,8 @@ fn info(id: &str, name: &str) -> ContainerInfo {
         hostname: name.to_string(),
         cmd: vec!["sh".to_string()],
         handles: vec![1],
+        address: None,
+        ports: Vec::new(),
     }
 }
 

@@ -44,6 +44,8 @@ fn open() -> AppState {
             hostname: "alpha".into(),
             cmd: vec!["sh".into()],
             handles: vec![1],
+            address: None,
+            ports: Vec::new(),
         }],
     }));
     s
@@ -426,6 +428,8 @@ fn diffs_are_kept_per_container_and_a_refused_one_shows_on_its_card() {
             hostname: "beta".into(),
             cmd: vec![],
             handles: vec![2],
+            address: None,
+            ports: Vec::new(),
         },
     }));
     assert_eq!(s.panes[1].title, "beta · (the image's command)");

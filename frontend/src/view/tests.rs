@@ -211,6 +211,8 @@ fn info(name: &str, handles: &[u32]) -> ContainerInfo {
         hostname: name.to_string(),
         cmd: vec!["sh".to_string()],
         handles: handles.to_vec(),
+        address: None,
+        ports: Vec::new(),
     }
 }
 

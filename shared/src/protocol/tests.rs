@@ -17,6 +17,8 @@ fn info() -> ContainerInfo {
         hostname: "alpha".into(),
         cmd: vec!["sh".into()],
         handles: vec![1, 4],
+        address: None,
+        ports: Vec::new(),
     }
 }
 

@@ -293,3 +293,26 @@ fn capabilities_are_checked_and_normalised() {
     let back: ContainerSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
     assert_eq!(back, spec);
 }
+
+#[test]
+fn published_ports_parse_and_are_checked() {
+    assert_eq!(
+        PortMapping::parse("8080:80"),
+        Some(PortMapping {
+            host_port: 8080,
+            container_port: 80,
+            protocol: "tcp"
+        })
+    );
+    assert_eq!(PortMapping::parse("5353:53/udp").unwrap().protocol, "udp");
+    for bad in ["80", "0:80", "70000:80", "a:b", "80:80/sctp", ":80"] {
+        assert_eq!(PortMapping::parse(bad), None, "{bad}");
+    }
+    let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+    spec.publish = vec!["8080:80".into(), "oops".into()];
+    let err = spec.validate().unwrap_err();
+    assert_eq!((err.code(), err.field()), ("invalid_publish", "publish[1]"));
+    spec.publish = vec!["8080:80".into()];
+    spec.namespaces.net = NsMode::Host;
+    assert_eq!(spec.validate().unwrap_err().field(), "publish");
+}

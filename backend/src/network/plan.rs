@@ -1,0 +1,149 @@
+//! A session's network: its own bridge and /24 subnet, as a CNI configuration list (`bridge`
+//! with `host-local` IPAM, then `portmap`), and the `/etc/hosts` its containers share.
+//!
+//! Isolation comes from routing: a container gets only its subnet's route (and a default route
+//! through the bridge only when the server allows egress), so another session's subnet, the
+//! host's other networks and the internet are unreachable; the bridge's address (the host's
+//! side) is there for published ports.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::runtime::cni::CNI_VERSION;
+
+/// Prefix of isolab's bridges (`isl-` and 8 characters of the session tag: 12 of the 15 a Linux
+/// interface name may have).
+pub const BRIDGE_PREFIX: &str = "isl-";
+/// Prefix of isolab's CNI network names.
+pub const NETWORK_PREFIX: &str = "isolab-";
+/// The first session subnet is 10.88.0.0/24, the last 10.91.255.0/24.
+const FIRST: u32 = u32::from_be_bytes([10, 88, 0, 0]);
+/// How many /24 subnets there are for sessions.
+pub const SUBNETS: u32 = 1024;
+
+/// One session's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPlan {
+    /// The CNI network name (`isolab-<tag>`).
+    pub name: String,
+    pub bridge: String,
+    /// Which /24 (0 .. SUBNETS).
+    pub index: u32,
+    /// Containers may reach outside their subnet (default route, NAT for this subnet only).
+    pub egress: bool,
+}
+
+impl NetworkPlan {
+    pub fn new(tag: &str, index: u32, egress: bool) -> NetworkPlan {
+        let short: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .collect();
+        NetworkPlan {
+            name: format!("{NETWORK_PREFIX}{tag}"),
+            bridge: format!("{BRIDGE_PREFIX}{short}"),
+            index,
+            egress,
+        }
+    }
+
+    /// The subnet's network address.
+    pub fn subnet(&self) -> Ipv4Addr {
+        Ipv4Addr::from(FIRST + (self.index << 8))
+    }
+
+    /// The bridge's (the host's) address in the subnet.
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.subnet()) + 1)
+    }
+
+    /// The CNI configuration list; `ipam_dir` is where host-local keeps its leases.
+    pub fn conflist(&self, ipam_dir: &Path) -> Value {
+        let routes: Vec<Value> = if self.egress {
+            vec![json!({"dst": "0.0.0.0/0"})]
+        } else {
+            Vec::new()
+        };
+        json!({
+            "cniVersion": CNI_VERSION,
+            "name": self.name,
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": true,
+                    "ipMasq": self.egress,
+                    "hairpinMode": true,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": format!("{}/24", self.subnet()), "gateway": self.gateway().to_string()}]],
+                        "routes": routes,
+                        "dataDir": ipam_dir,
+                    }
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+            ]
+        })
+    }
+}
+
+/// A `/etc/hosts` for a session's containers: localhost, then each `(ip, name, hostname)`.
+pub fn hosts_file(entries: &[(String, String, String)]) -> String {
+    let mut out = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (ip, name, hostname) in entries {
+        if name == hostname || hostname.is_empty() {
+            out.push_str(&format!("{ip}\t{name}\n"));
+        } else {
+            out.push_str(&format!("{ip}\t{name} {hostname}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_name_a_bridge_and_a_subnet() {
+        let p = NetworkPlan::new("3f2a9c01b7de55aa", 0, false);
+        assert_eq!(p.name, "isolab-3f2a9c01b7de55aa");
+        assert_eq!(p.bridge, "isl-3f2a9c01");
+        assert!(p.bridge.len() <= 15);
+        assert_eq!(
+            (p.subnet(), p.gateway()),
+            ("10.88.0.0".parse().unwrap(), "10.88.0.1".parse().unwrap())
+        );
+        let last = NetworkPlan::new("x", SUBNETS - 1, false);
+        assert_eq!(last.subnet(), "10.91.255.0".parse::<Ipv4Addr>().unwrap());
+    }
+
+    #[test]
+    fn egress_adds_a_default_route_and_nat() {
+        let closed = NetworkPlan::new("a", 3, false).conflist(Path::new("/ipam"));
+        let bridge = &closed["plugins"][0];
+        assert_eq!(bridge["ipMasq"], false);
+        assert_eq!(bridge["ipam"]["routes"], json!([]));
+        assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.88.3.0/24");
+        let open = NetworkPlan::new("a", 3, true).conflist(Path::new("/ipam"));
+        assert_eq!(
+            open["plugins"][0]["ipam"]["routes"],
+            json!([{"dst": "0.0.0.0/0"}])
+        );
+        assert_eq!(open["plugins"][0]["ipMasq"], true);
+        assert_eq!(open["plugins"][1]["type"], "portmap");
+    }
+
+    #[test]
+    fn hosts_files_list_every_container() {
+        let text = hosts_file(&[
+            ("10.88.0.2".into(), "alpha".into(), "alpha".into()),
+            ("10.88.0.3".into(), "beta".into(), "web".into()),
+        ]);
+        assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(text.contains("10.88.0.2\talpha\n") && text.contains("10.88.0.3\tbeta web\n"));
+    }
+}
