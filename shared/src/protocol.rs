@@ -16,7 +16,7 @@ pub use images::{ChangeInfo, ImageInfo, LayerInfo};
 pub use view::{ViewTarget, ViewUpdate};
 
 /// Bumped on any change a peer must know about; sent in [`ServerMsg::Hello`].
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The request a reply answers: any number the client chose, echoed back.
 pub type Ref = u64;
@@ -116,13 +116,36 @@ pub enum ClientMsg {
         reference: Option<Ref>,
         container: String,
     },
+    /// Move a network interface from one container's namespace to another's. When `from` has
+    /// no such interface, a veth pair is made there first (`interface` and `interface` + `p`),
+    /// so the move leaves a cable between the two. Answered by `state`; the live view shows
+    /// the interface leave one and appear in the other.
+    MoveInterface {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        interface: String,
+        from: String,
+        to: String,
+    },
 }
 
 impl ClientMsg {
     /// Every `type` a client may send (a server tells an unknown type from a malformed message).
-    pub const TYPES: [&'static str; 13] = [
-        "create", "exec", "resize", "signal", "eof", "remove", "list", "ack", "watch", "unwatch",
-        "images", "build", "diff",
+    pub const TYPES: [&'static str; 14] = [
+        "create",
+        "exec",
+        "resize",
+        "signal",
+        "eof",
+        "remove",
+        "list",
+        "ack",
+        "watch",
+        "unwatch",
+        "images",
+        "build",
+        "diff",
+        "move_interface",
     ];
 
     /// The `ref` the reply will echo.
@@ -139,7 +162,8 @@ impl ClientMsg {
             | ClientMsg::Unwatch { reference, .. }
             | ClientMsg::Images { reference }
             | ClientMsg::Build { reference, .. }
-            | ClientMsg::Diff { reference, .. } => *reference,
+            | ClientMsg::Diff { reference, .. }
+            | ClientMsg::MoveInterface { reference, .. } => *reference,
             ClientMsg::Ack { .. } => None,
         }
     }

@@ -170,6 +170,28 @@ impl Client {
         }
     }
 
+    /// Create a container: its terminal's handle and what the server says of it (`view`s and
+    /// `state`s that come first are skipped; anything else is a failure).
+    pub async fn create(
+        &mut self,
+        spec: isolab_shared::spec::ContainerSpec,
+    ) -> (Handle, isolab_shared::protocol::ContainerInfo) {
+        self.send(&isolab_shared::protocol::ClientMsg::Create {
+            reference: Some(1),
+            spec: Box::new(spec),
+        })
+        .await;
+        loop {
+            match self.next_msg().await {
+                ServerMsg::Created {
+                    handle, container, ..
+                } => return (handle, container),
+                ServerMsg::View { .. } | ServerMsg::State { .. } => {}
+                other => panic!("expected created, got {other:?}"),
+            }
+        }
+    }
+
     /// Read frames for `time` without answering; returns the bytes of output received.
     pub async fn drain_for(&mut self, time: Duration) -> usize {
         let until = tokio::time::Instant::now() + time;

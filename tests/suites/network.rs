@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use isolab_shared::protocol::view::{ViewTarget, ViewUpdate};
 use isolab_shared::protocol::{ClientMsg, ServerMsg};
 use isolab_shared::spec::ContainerSpec;
 use isolab_tests::server::{Client, Server};
@@ -30,20 +31,8 @@ fn shell(name: &str) -> ContainerSpec {
 
 /// Create; the terminal handle and the container's address.
 async fn create(c: &mut Client, spec: ContainerSpec) -> (u32, Option<String>) {
-    c.send(&ClientMsg::Create {
-        reference: Some(1),
-        spec: Box::new(spec),
-    })
-    .await;
-    loop {
-        match c.next_msg().await {
-            ServerMsg::Created {
-                handle, container, ..
-            } => return (handle, container.address),
-            ServerMsg::State { .. } => {}
-            other => panic!("expected created, got {other:?}"),
-        }
-    }
+    let (handle, info) = c.create(spec).await;
+    (handle, info.address)
 }
 
 /// Run a command in a shell; its output up to a marker with the exit code.
@@ -179,6 +168,149 @@ async fn a_published_port_serves_httpd_to_the_host() {
         body.lines().next().unwrap_or("").contains(" 200 "),
         "{body}"
     );
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+/// The latest interfaces of a watched container, and the host's network section.
+async fn views_until(
+    c: &mut Client,
+    mut done: impl FnMut(&std::collections::BTreeMap<ViewTarget, ViewUpdate>) -> bool,
+) -> std::collections::BTreeMap<ViewTarget, ViewUpdate> {
+    let mut views: std::collections::BTreeMap<ViewTarget, ViewUpdate> = Default::default();
+    while !done(&views) {
+        if let ServerMsg::View { target, update } = c.next_msg().await {
+            let v = views.entry(target).or_default();
+            if update.interfaces.is_some() {
+                v.interfaces = update.interfaces;
+            }
+            if update.network.is_some() {
+                v.network = update.network;
+            }
+        }
+    }
+    views
+}
+
+fn peer_of(
+    views: &std::collections::BTreeMap<ViewTarget, ViewUpdate>,
+    who: &str,
+    iface: &str,
+) -> Option<String> {
+    views
+        .get(&ViewTarget::Container(who.into()))?
+        .interfaces
+        .as_ref()?
+        .iter()
+        .find(|i| i.name == iface)?
+        .peer
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interface_moves_between_containers_and_the_view_follows_it() {
+    if !plugins_present() {
+        return;
+    }
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let (_, alpha) = c.create(shell("alpha")).await;
+    let (_, beta) = c.create(shell("beta")).await;
+    for target in [
+        ViewTarget::Host,
+        ViewTarget::Container("alpha".into()),
+        ViewTarget::Container("beta".into()),
+    ] {
+        c.send(&ClientMsg::Watch {
+            reference: None,
+            target,
+        })
+        .await;
+    }
+    c.send(&ClientMsg::MoveInterface {
+        reference: Some(5),
+        interface: "cable0".into(),
+        from: "alpha".into(),
+        to: "beta".into(),
+    })
+    .await;
+    let views = views_until(&mut c, |v| {
+        peer_of(v, "alpha", "cable0p").is_some()
+            && peer_of(v, "beta", "cable0").is_some()
+            && v.get(&ViewTarget::Host).is_some_and(|h| {
+                h.network.as_ref().is_some_and(|n| {
+                    n.attachments.len() == 2 && n.attachments.iter().all(|a| a.host_veth.is_some())
+                })
+            })
+    })
+    .await;
+    assert_eq!(
+        peer_of(&views, "alpha", "cable0p").as_deref(),
+        Some("cable0 in beta")
+    );
+    assert_eq!(
+        peer_of(&views, "beta", "cable0").as_deref(),
+        Some("cable0p in alpha")
+    );
+    assert!(
+        peer_of(&views, "alpha", "cable0").is_none(),
+        "cable0 left alpha"
+    );
+    let eth0 = peer_of(&views, "alpha", "eth0").unwrap();
+    assert!(eth0.ends_with(" on the host"), "{eth0}");
+    let net = views[&ViewTarget::Host].network.clone().unwrap();
+    let host_veth = net
+        .attachments
+        .iter()
+        .find(|a| a.container == "alpha")
+        .unwrap();
+    assert_eq!(Some(host_veth.address.clone()), alpha.address);
+    assert_eq!(
+        eth0,
+        format!("{} on the host", host_veth.host_veth.clone().unwrap())
+    );
+    assert!(net.up && net.bridge.starts_with("isl-"));
+    // Witness: where `ip` sees each end.
+    let links = |id: &str| {
+        let pid = t.pid_of(id).to_string();
+        isolab_tests::stdout(
+            &std::process::Command::new("nsenter")
+                .args(["-t", &pid, "-n", "ip", "-o", "link"])
+                .output()
+                .unwrap(),
+        )
+    };
+    assert!(links(&beta.id).contains(" cable0@"), "{}", links(&beta.id));
+    assert!(!links(&alpha.id).contains(" cable0@") && links(&alpha.id).contains(" cable0p@"));
+    // Refused: CNI's eth0, and a name the target already has.
+    for (iface, code) in [
+        ("eth0", "invalid_interface"),
+        ("cable0", "interface_exists"),
+    ] {
+        c.send(&ClientMsg::MoveInterface {
+            reference: Some(6),
+            interface: iface.into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+        })
+        .await;
+        loop {
+            match c.next_msg().await {
+                ServerMsg::Error {
+                    code: got,
+                    reference: Some(6),
+                    ..
+                } => {
+                    assert_eq!(got, code);
+                    break;
+                }
+                ServerMsg::View { .. } | ServerMsg::State { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
     drop(c);
     drop(server);
     t.assert_no_leaks();

@@ -55,20 +55,8 @@ fn complete(v: Option<&ViewUpdate>) -> bool {
 }
 
 async fn create(c: &mut Client, spec: ContainerSpec) -> (u32, String) {
-    c.send(&ClientMsg::Create {
-        reference: Some(1),
-        spec: Box::new(spec),
-    })
-    .await;
-    loop {
-        match c.next_msg().await {
-            ServerMsg::Created {
-                handle, container, ..
-            } => return (handle, container.id),
-            ServerMsg::View { .. } => {}
-            other => panic!("expected created, got {other:?}"),
-        }
-    }
+    let (handle, info) = c.create(spec).await;
+    (handle, info.id)
 }
 
 fn shell(name: &str) -> ContainerSpec {

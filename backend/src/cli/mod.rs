@@ -4,6 +4,7 @@
 mod build;
 mod image;
 mod manage;
+mod net;
 mod remote;
 mod run;
 mod serve;
@@ -77,6 +78,9 @@ enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Network interfaces of containers.
+    #[command(subcommand)]
+    Net(net::NetCommand),
     /// Write the OCI bundle (`config.json`) a run would use, without running it, like `runc spec`.
     Spec(run::SpecArgs),
 }
@@ -155,6 +159,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Rm { names } => manage::rm(&rt()?, &names),
         Command::Gc => manage::gc(&rt()?),
         Command::Image(cmd) => image::run(&rt()?, cmd),
+        Command::Net(cmd) => net::run(&rt()?, cmd),
         Command::Spec(args) => run::spec(&rt()?, args),
     }
 }

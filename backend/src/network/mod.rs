@@ -3,6 +3,7 @@
 //! netlink requests it makes itself ([`netlink`]: removing a session's bridge, moving an
 //! interface between containers).
 
+pub mod moving;
 pub mod netlink;
 pub mod plan;
 

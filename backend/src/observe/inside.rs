@@ -47,6 +47,7 @@ pub fn interfaces_here() -> io::Result<Vec<InterfaceView>> {
                 running: a.flags.contains(InterfaceFlags::IFF_RUNNING),
                 addresses: Vec::new(),
                 peer: None,
+                kind: None,
             });
         let Some(addr) = a.address.as_ref() else {
             continue;
@@ -87,13 +88,21 @@ fn prefix_len(mask: IpAddr) -> u32 {
     }
 }
 
+/// What [`read_inside`] found: the hostname, the interfaces (with veth peers still to name).
+pub type Inside = (
+    Option<UtsView>,
+    Option<Vec<InterfaceView>>,
+    Vec<super::links::PendingPeer>,
+);
+
 /// Ask inside `pid`'s UTS namespace (when `uts`) and network namespace (when `net`), from a
 /// thread of its own.
 pub fn read_inside(
     pid: i32,
     uts: bool,
     net: bool,
-) -> io::Result<(Option<UtsView>, Option<Vec<InterfaceView>>)> {
+    candidates: Vec<super::links::Candidate>,
+) -> io::Result<Inside> {
     // Opened here, so that a process that is gone fails before a thread is made.
     let uts_ns = uts
         .then(|| File::open(format!("/proc/{pid}/ns/uts")))
@@ -111,14 +120,16 @@ pub fn read_inside(
                 }
                 None => None,
             };
-            let interfaces = match net_ns {
+            let (interfaces, pending) = match net_ns {
                 Some(ns) => {
                     setns(ns, CloneFlags::CLONE_NEWNET)?;
-                    Some(interfaces_here()?)
+                    let mut list = interfaces_here()?;
+                    let pending = super::links::kinds_and_peers(&mut list, &candidates);
+                    (Some(list), pending)
                 }
-                None => None,
+                None => (None, Vec::new()),
             };
-            Ok((hostname, interfaces))
+            Ok((hostname, interfaces, pending))
         })?
         .join()
         .map_err(|_| io::Error::other("the observer thread panicked"))?

@@ -7,6 +7,7 @@
 //! on the blocking pool a few times a second while something is watched.
 
 mod inside;
+mod links;
 mod mounts;
 mod procfs;
 
@@ -14,11 +15,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use isolab_shared::protocol::view::{
-    CgroupView, KernelView, NsView, ProcessView, ProcessesView, ViewTarget, ViewUpdate,
+    CgroupView, InterfaceView, KernelView, NsView, ProcessView, ProcessesView, ViewTarget,
+    ViewUpdate,
 };
 use isolab_shared::spec::NsKind;
 
 use crate::runtime::cgroups::{CgroupManager, CgroupVersion};
+
+/// The server's own network namespace inode (the host's, for the view).
+pub fn host_net_inode() -> u64 {
+    procfs::ns_inode("self", NsKind::Net).unwrap_or(0)
+}
+
+/// A process's network namespace inode (0 when it is gone).
+pub fn net_inode(pid: i32) -> u64 {
+    procfs::ns_inode(&pid.to_string(), NsKind::Net).unwrap_or(0)
+}
 
 /// A container the observer may look at.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +43,14 @@ pub struct Subject {
     pub pid: i32,
     /// `--cpus`, when set.
     pub cpu_limit: Option<f64>,
+}
+
+/// The session's network, for the host column.
+#[derive(Debug, Clone)]
+pub struct SessionNetwork {
+    pub plan: crate::network::plan::NetworkPlan,
+    /// Each networked container: name, address, published ports.
+    pub members: Vec<(String, String, Vec<String>)>,
 }
 
 /// State kept between observations: the last view sent per target (to send only changes) and
@@ -54,6 +74,8 @@ const SLOW_EVERY: u64 = 4;
 /// What one pass of reading found about a target; compared with what was sent.
 struct Reading {
     update: ViewUpdate,
+    /// veths whose peer is in another namespace, named once every namespace is read.
+    pending: Vec<links::PendingPeer>,
 }
 
 impl Observer {
@@ -70,6 +92,7 @@ impl Observer {
         subjects: &[Subject],
         watched: &BTreeSet<ViewTarget>,
         fresh: &BTreeSet<ViewTarget>,
+        network: Option<&SessionNetwork>,
     ) -> Vec<(ViewTarget, ViewUpdate)> {
         self.sent
             .retain(|t, _| watched.contains(t) && !fresh.contains(t));
@@ -90,12 +113,17 @@ impl Observer {
                 }
             }
         }
-        let world = World::read(cgroups, subjects, watched, &self.ns);
+        let world = World::read(cgroups, subjects, watched, &self.ns, network);
+        let mut readings = Vec::new();
         for target in watched {
             let slow = slow_pass || !self.sent.contains_key(target);
-            let Some(reading) = self.read(cgroups, &world, target, slow) else {
-                continue;
-            };
+            if let Some(reading) = self.read(cgroups, &world, target, slow) {
+                readings.push((target.clone(), reading));
+            }
+        }
+        self.resolve_peers(&mut readings, &world);
+        for (target, reading) in readings {
+            let target = &target;
             let last = self.sent.entry(target.clone()).or_default();
             let changed = changes(last, reading.update);
             if !changed.is_empty() {
@@ -103,6 +131,49 @@ impl Observer {
             }
         }
         out
+    }
+
+    /// Name each pending veth peer: by index among the host's links, or among the other
+    /// container's interfaces (read this pass, or last sent).
+    fn resolve_peers(&self, readings: &mut [(ViewTarget, Reading)], world: &World) {
+        let interfaces_of =
+            |name: &str, readings: &[(ViewTarget, Reading)]| -> Vec<InterfaceView> {
+                let target = ViewTarget::Container(name.to_string());
+                readings
+                    .iter()
+                    .find(|(t, _)| *t == target)
+                    .and_then(|(_, r)| r.update.interfaces.clone())
+                    .or_else(|| self.sent.get(&target).and_then(|u| u.interfaces.clone()))
+                    .unwrap_or_default()
+            };
+        let mut names = Vec::new();
+        for (i, (_, r)) in readings.iter().enumerate() {
+            for p in &r.pending {
+                let name = match &p.container {
+                    None => world
+                        .host_links
+                        .iter()
+                        .find(|l| l.index == p.peer_index)
+                        .map(|l| l.name.clone()),
+                    Some(c) => interfaces_of(c, readings)
+                        .iter()
+                        .find(|x| x.index == p.peer_index)
+                        .map(|x| x.name.clone()),
+                };
+                let label = match name {
+                    Some(n) => format!("{n} {}", p.label),
+                    None => format!("interface {} {}", p.peer_index, p.label),
+                };
+                names.push((i, p.interface.clone(), label));
+            }
+        }
+        for (i, iface, label) in names {
+            if let Some(list) = readings[i].1.update.interfaces.as_mut() {
+                if let Some(x) = list.iter_mut().find(|x| x.name == iface) {
+                    x.peer = Some(label);
+                }
+            }
+        }
     }
 
     fn kernel(&mut self) -> KernelView {
@@ -139,12 +210,27 @@ impl Observer {
             uts: inside::uts_here().ok(),
             ..ViewUpdate::default()
         };
+        let mut pending = Vec::new();
         if slow {
-            update.interfaces = inside::interfaces_here().ok();
+            if let Ok(mut list) = inside::interfaces_here() {
+                pending = links::kinds_and_peers(&mut list, &world.candidates(None));
+                update.interfaces = Some(list);
+            }
             update.mounts = std::fs::read_to_string("/proc/self/mountinfo")
                 .ok()
                 .map(|t| mounts::summarize(&t));
             update.id_maps = procfs::id_maps("self").ok();
+        }
+        if let Some(net) = world.network {
+            let members: Vec<(String, String, Vec<String>, i32)> = net
+                .members
+                .iter()
+                .filter_map(|(name, ip, ports)| {
+                    let pid = world.subjects.iter().find(|s| &s.name == name)?.pid;
+                    Some((name.clone(), ip.clone(), ports.clone(), pid))
+                })
+                .collect();
+            update.network = Some(links::network_view(&net.plan, &members, &world.host_links));
         }
         let mut list = Vec::new();
         for (pid, owner) in &world.owners {
@@ -165,7 +251,7 @@ impl Observer {
             list,
             host_total: Some(world.host_total),
         });
-        Reading { update }
+        Reading { update, pending }
     }
 
     fn read_container(
@@ -181,10 +267,15 @@ impl Observer {
         let id_maps = procfs::id_maps(&pid).ok()?;
         let uts_private = ns[1] != world.host_ns[1];
         let net_private = slow && ns[4] != world.host_ns[4];
-        let (uts, interfaces) = if uts_private || net_private {
-            inside::read_inside(s.pid, uts_private, net_private).ok()?
+        let candidates = if net_private {
+            world.candidates(Some(s))
         } else {
-            (None, None)
+            Vec::new()
+        };
+        let (uts, interfaces, pending) = if uts_private || net_private {
+            inside::read_inside(s.pid, uts_private, net_private, candidates).ok()?
+        } else {
+            (None, None, Vec::new())
         };
         let uts = match uts {
             Some(u) => u,
@@ -213,7 +304,9 @@ impl Observer {
                 id_maps: slow.then_some(id_maps),
                 cgroup,
                 kernel: Some(self.kernel()),
+                network: None,
             },
+            pending,
         })
     }
 
@@ -316,14 +409,48 @@ struct World<'a> {
     /// namespace can only be joined from one of its ancestors' (which a container cannot reach).
     pid_ns_of: BTreeMap<i32, u64>,
     host_total: u32,
+    network: Option<&'a SessionNetwork>,
+    /// The host's interfaces (for veth peers on the host, and the bridge).
+    host_links: Vec<crate::network::netlink::Link>,
 }
 
 impl<'a> World<'a> {
+    /// The namespaces a veth of `me` (None: the host) may lead to: the host's, and every other
+    /// container's that is not `me`'s own.
+    fn candidates(&self, me: Option<&Subject>) -> Vec<links::Candidate> {
+        let mut out = Vec::new();
+        let mine = me.and_then(|s| self.ns.get(&s.name)).map(|n| n[4]);
+        if me.is_some() {
+            if let Ok(f) = std::fs::File::open("/proc/self/ns/net") {
+                out.push(links::Candidate {
+                    label: "on the host".into(),
+                    container: None,
+                    netns: f,
+                });
+            }
+        }
+        for s in self.subjects {
+            let theirs = self.ns.get(&s.name).map(|n| n[4]);
+            if theirs.is_none() || theirs == mine || theirs == Some(self.host_ns[4]) {
+                continue;
+            }
+            if let Ok(f) = std::fs::File::open(format!("/proc/{}/ns/net", s.pid)) {
+                out.push(links::Candidate {
+                    label: format!("in {}", s.name),
+                    container: Some(s.name.clone()),
+                    netns: f,
+                });
+            }
+        }
+        out
+    }
+
     fn read(
         cgroups: &dyn CgroupManager,
         subjects: &'a [Subject],
         watched: &BTreeSet<ViewTarget>,
         known_ns: &HashMap<i32, [u64; 8]>,
+        network: Option<&'a SessionNetwork>,
     ) -> World<'a> {
         let host_ns = procfs::ns_inodes("self").unwrap_or_default();
         let ns: BTreeMap<String, [u64; 8]> = subjects
@@ -367,6 +494,8 @@ impl<'a> World<'a> {
             owners,
             pid_ns_of,
             host_total,
+            network,
+            host_links: crate::network::netlink::links().unwrap_or_default(),
         }
     }
 
@@ -426,6 +555,7 @@ fn changes(last: &mut ViewUpdate, now: ViewUpdate) -> ViewUpdate {
         id_maps: section(&mut last.id_maps, now.id_maps),
         cgroup: section(&mut last.cgroup, now.cgroup),
         kernel: section(&mut last.kernel, now.kernel),
+        network: section(&mut last.network, now.network),
     }
 }
 
@@ -500,7 +630,13 @@ mod tests {
         let alpha = ViewTarget::Container("alpha".into());
         let watched: BTreeSet<ViewTarget> = [alpha.clone(), ViewTarget::Host].into();
         let mut observer = Observer::new();
-        let updates = observer.observe(cgroups.as_ref(), &subjects, &watched, &BTreeSet::new());
+        let updates = observer.observe(
+            cgroups.as_ref(),
+            &subjects,
+            &watched,
+            &BTreeSet::new(),
+            None,
+        );
         let (_, view) = updates
             .iter()
             .find(|(t, _)| *t == alpha)
@@ -530,7 +666,13 @@ mod tests {
 
         // Nothing changed: the next pass sends nothing for alpha but its CPU rate (now 0).
         std::fs::write(dir.join("memory.current"), "1048576\n").unwrap();
-        let again = observer.observe(cgroups.as_ref(), &subjects, &watched, &BTreeSet::new());
+        let again = observer.observe(
+            cgroups.as_ref(),
+            &subjects,
+            &watched,
+            &BTreeSet::new(),
+            None,
+        );
         if let Some((_, v)) = again.iter().find(|(t, _)| *t == alpha) {
             assert!(
                 v.namespaces.is_none() && v.uts.is_none() && v.mounts.is_none(),
@@ -539,7 +681,7 @@ mod tests {
         }
         // A fresh watch gets every section again.
         let fresh: BTreeSet<ViewTarget> = [alpha.clone()].into();
-        let full = observer.observe(cgroups.as_ref(), &subjects, &watched, &fresh);
+        let full = observer.observe(cgroups.as_ref(), &subjects, &watched, &fresh, None);
         let (_, v) = full.iter().find(|(t, _)| *t == alpha).unwrap();
         assert!(v.namespaces.is_some() && v.mounts.is_some() && v.cgroup.is_some());
     }

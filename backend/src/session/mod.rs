@@ -403,6 +403,12 @@ impl Session {
                 name, dockerfile, ..
             } => self.build(reference, name, dockerfile).await,
             ClientMsg::Diff { container, .. } => self.diff(reference, &container).await,
+            ClientMsg::MoveInterface {
+                interface,
+                from,
+                to,
+                ..
+            } => self.move_interface(reference, &interface, &from, &to).await,
             ClientMsg::Ack { handle, bytes } => {
                 if let Some(t) = self.terminals.get(&handle) {
                     t.flow.ack(bytes);
@@ -547,10 +553,34 @@ impl Session {
         let subjects: Vec<Subject> = self.subjects.values().cloned().collect();
         let watched = self.watched.clone();
         let fresh = std::mem::take(&mut self.fresh);
+        let network = self
+            .network
+            .clone()
+            .map(|plan| crate::observe::SessionNetwork {
+                plan,
+                members: self
+                    .members
+                    .iter()
+                    .map(|(name, m)| {
+                        let ports = self
+                            .containers
+                            .get(name)
+                            .map(|c| c.ports.clone())
+                            .unwrap_or_default();
+                        (name.clone(), m.ip.clone(), ports)
+                    })
+                    .collect(),
+            });
         let rt = self.state.runtime.clone();
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
-            let updates = observer.observe(rt.cgroups.as_ref(), &subjects, &watched, &fresh);
+            let updates = observer.observe(
+                rt.cgroups.as_ref(),
+                &subjects,
+                &watched,
+                &fresh,
+                network.as_ref(),
+            );
             let _ = events.send(Event::Observed { observer, updates });
         });
     }

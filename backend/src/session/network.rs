@@ -128,6 +128,58 @@ impl Session {
         }
     }
 
+    /// `move_interface`: between two of the session's containers, each with a network
+    /// namespace of its own (never the host's).
+    pub(super) async fn move_interface(
+        &mut self,
+        reference: Option<Ref>,
+        interface: &str,
+        from: &str,
+        to: &str,
+    ) {
+        let (Some(a), Some(b)) = (
+            self.require(reference, from).await,
+            self.require(reference, to).await,
+        ) else {
+            return;
+        };
+        let pid = |name: &str| self.subjects.get(name).map(|s| s.pid);
+        let (Some(a_pid), Some(b_pid)) = (pid(&a.name), pid(&b.name)) else {
+            return self
+                .error(
+                    reference,
+                    codes::UNKNOWN_CONTAINER,
+                    "the container is not running",
+                )
+                .await;
+        };
+        let host = crate::observe::host_net_inode();
+        for (name, p) in [(&a.name, a_pid), (&b.name, b_pid)] {
+            if crate::observe::net_inode(p) == host {
+                let message = format!("{name} uses the host's network namespace: isolab does not move the host's interfaces");
+                return self.error(reference, "host_interface", message).await;
+            }
+        }
+        let (iface, an, bn) = (interface.to_string(), a.name.clone(), b.name.clone());
+        let moved = tokio::task::spawn_blocking(move || {
+            crate::network::moving::move_interface(&iface, (&an, a_pid), (&bn, b_pid))
+        })
+        .await;
+        match moved {
+            Ok(Ok(_)) => self.send_state(reference).await,
+            Ok(Err(e)) => {
+                let code = match e {
+                    crate::network::moving::MoveError::InvalidName(_) => "invalid_interface",
+                    crate::network::moving::MoveError::Exists(..) => "interface_exists",
+                    crate::network::moving::MoveError::SameNamespace(_) => "same_namespace",
+                    _ => codes::RUNTIME,
+                };
+                self.error(reference, code, e.to_string()).await
+            }
+            Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
+        }
+    }
+
     /// The session ended (its containers are removed): its bridge and subnet go.
     pub(super) async fn drop_network(&mut self) {
         if let Some(plan) = self.network.take() {

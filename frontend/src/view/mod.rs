@@ -52,6 +52,7 @@ impl TargetView {
             id_maps,
             cgroup,
             kernel,
+            network,
         } = update;
         if let Some(uts) = uts {
             let changed = self
@@ -71,6 +72,7 @@ impl TargetView {
         replace(&mut self.latest.id_maps, id_maps);
         replace(&mut self.latest.cgroup, cgroup);
         replace(&mut self.latest.kernel, kernel);
+        replace(&mut self.latest.network, network);
     }
 
     /// The hostname the target's `uname` returns, once known.

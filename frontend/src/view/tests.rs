@@ -66,6 +66,7 @@ fn full(hostname: &str) -> ViewUpdate {
             release: "6.1.0".to_string(),
             shared_with_host: true,
         }),
+        network: None,
     }
 }
 

@@ -82,6 +82,12 @@ fn every_client_msg() -> Vec<ClientMsg> {
             reference: None,
             container: "alpha".into(),
         },
+        ClientMsg::MoveInterface {
+            reference: Some(12),
+            interface: "cable0".into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+        },
     ]
 }
 
@@ -211,6 +217,7 @@ fn full_view() -> ViewUpdate {
             running: true,
             addresses: vec!["127.0.0.1/8".into(), "::1/128".into()],
             peer: None,
+            kind: None,
         }]),
         mounts: Some(MountsView {
             count: 21,
@@ -249,6 +256,20 @@ fn full_view() -> ViewUpdate {
         kernel: Some(KernelView {
             release: "6.1.0".into(),
             shared_with_host: true,
+        }),
+        network: Some(NetworkView {
+            name: "isolab-3f2a".into(),
+            bridge: "isl-3f2a".into(),
+            up: true,
+            subnet: "10.88.0.0/24".into(),
+            gateway: "10.88.0.1".into(),
+            egress: false,
+            attachments: vec![AttachmentView {
+                container: "alpha".into(),
+                address: "10.88.0.2".into(),
+                host_veth: Some("veth1234".into()),
+                ports: vec!["8080:80".into()],
+            }],
         }),
     }
 }

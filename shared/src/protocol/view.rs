@@ -40,6 +40,41 @@ pub struct ViewUpdate {
     pub cgroup: Option<CgroupView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<KernelView>,
+    /// For the host column: the session's network (its bridge and what is plugged into it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkView>,
+}
+
+/// A session's network as the host sees it: a bridge, and a veth pair per container whose
+/// host end is plugged into the bridge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkView {
+    /// The CNI network's name.
+    pub name: String,
+    /// The bridge interface on the host, and whether it is up.
+    pub bridge: String,
+    pub up: bool,
+    /// `10.88.0.0/24`.
+    pub subnet: String,
+    /// The bridge's address (the host's side).
+    pub gateway: String,
+    /// Whether containers may reach beyond the subnet.
+    pub egress: bool,
+    /// One per container on the network.
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A container on the session's network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentView {
+    pub container: String,
+    pub address: String,
+    /// The veth end on the host, plugged into the bridge (when found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_veth: Option<String>,
+    /// Ports published on the host's loopback (`8080:80`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
 
 impl ViewUpdate {
@@ -109,9 +144,12 @@ pub struct InterfaceView {
     pub running: bool,
     /// `addr/prefix`, IPv4 then IPv6.
     pub addresses: Vec<String>,
-    /// For a veth, the other end's name and the namespace it is in, when known.
+    /// For a veth, where its other end is: `eth0 in alpha`, `vethab12 on the host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
+    /// The link's kind (`veth`, `bridge`, …), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// The target's mount table (`/proc/PID/mountinfo`), summarised.
