@@ -46,6 +46,12 @@ impl Server {
         Server { child, addr }
     }
 
+    /// SIGKILL, as a crash would: nothing of the server's own clean-up runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

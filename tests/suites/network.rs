@@ -95,6 +95,20 @@ async fn a_session_s_containers_reach_each_other_by_name_and_nothing_else() {
     assert_ne!(code, 0, "alpha must not reach gamma: {out}");
     let (code, out) = sh(&mut a, alpha, "ping -c 1 -W 1 1.1.1.1", &mut n).await;
     assert_ne!(code, 0, "no egress: {out}");
+    // CNI's CHECK agrees with what ADD did.
+    let alpha_id = t
+        .ok(&["ps"])
+        .lines()
+        .find(|l| l.contains("-alpha"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        t.ok(&["net", "check", &alpha_id]),
+        format!("{alpha_id}: ok\n")
+    );
     // Its interfaces: lo and eth0, with its address.
     let (_, out) = sh(&mut a, alpha, "ip -o -4 addr show eth0", &mut n).await;
     assert!(out.contains(&format!("{alpha_ip}/24")), "{out}");
@@ -313,5 +327,29 @@ async fn an_interface_moves_between_containers_and_the_view_follows_it() {
     }
     drop(c);
     drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_leaves_nothing_once_the_next_one_starts() {
+    if !plugins_present() {
+        return;
+    }
+    let t = Isolab::new(BIN);
+    let mut server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut alpha = shell("alpha");
+    alpha.publish = vec![format!("{port}:80")];
+    c.create(alpha).await;
+    c.create(shell("beta")).await;
+    server.kill();
+    drop(c);
+    // The next start finds what the killed run left (bridge, leases, rules) and removes it.
+    let next = Server::start(&t);
+    drop(next);
     t.assert_no_leaks();
 }

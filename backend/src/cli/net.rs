@@ -18,6 +18,8 @@ pub enum NetCommand {
         #[arg(long)]
         to: String,
     },
+    /// Ask the CNI plugins to CHECK a container's network attachment.
+    Check { container: String },
 }
 
 pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
@@ -47,6 +49,14 @@ pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
                 }
                 None => println!("{interface} moved to {to}"),
             }
+        }
+        NetCommand::Check { container } => {
+            let st = rt.find(&container)?;
+            let att = crate::runtime::cni::Attachment::load(&rt.paths.container(&st.id))
+                .with_context(|| format!("{container} is on no network"))?;
+            let pid = st.init.map(|p| p.pid).context("it is not running")?;
+            att.check(std::path::Path::new(&format!("/proc/{pid}/ns/net")))?;
+            println!("{container}: ok");
         }
     }
     Ok(ExitCode::SUCCESS)

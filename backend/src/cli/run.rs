@@ -170,7 +170,7 @@ pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
     container.start()?;
     if args.detach {
         println!("{}", container.id);
-        container.detach()?;
+        container.detach(&rt.paths)?;
         return Ok(ExitCode::SUCCESS);
     }
     attach(container, mask)

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// with NAT for that subnet only.
     #[arg(long)]
     egress: bool,
+    /// A CNI configuration list to use for every session instead of isolab's (`{{name}}`,
+    /// `{{bridge}}`, `{{subnet}}`, `{{gateway}}`, `{{ipam_dir}}` are filled in per session).
+    #[arg(long = "cni-config", value_name = "FILE")]
+    cni_config: Option<PathBuf>,
     /// Where the CNI plugins are (repeatable).
     #[arg(long = "cni-path", value_name = "DIR", default_value = crate::runtime::cni::DEFAULT_PLUGIN_DIR)]
     cni_path: Vec<PathBuf>,
@@ -68,12 +72,26 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         max_lifetime_secs: args.lifetime,
         ..Limits::default()
     };
+    let template = match &args.cni_config {
+        Some(f) => {
+            Some(std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?)
+        }
+        None => None,
+    };
     let network = crate::network::NetworkConfig {
         enabled: !args.no_network,
         egress: args.egress,
         plugin_dirs: args.cni_path,
         ipam_dir: paths.data_root.join("cni").join("ipam"),
+        template,
     };
+    // A template that does not render is refused at start-up, not at the first container.
+    crate::network::plan::NetworkPlan::new("check", 0, args.egress)
+        .render(
+            network.template.as_deref().unwrap_or(r#"{"plugins": []}"#),
+            &network.ipam_dir,
+        )
+        .map_err(anyhow::Error::msg)?;
     let cfg = ServerConfig {
         listen: args.listen,
         dist: args.dist,

@@ -24,6 +24,19 @@ pub struct NetworkConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// Where host-local keeps its leases, one folder per network.
     pub ipam_dir: PathBuf,
+    /// A site's own configuration list template, used instead of isolab's (see
+    /// [`NetworkPlan::render`]).
+    pub template: Option<String>,
+}
+
+impl NetworkConfig {
+    /// The configuration list for a session's network.
+    pub fn conflist(&self, plan: &NetworkPlan) -> Result<serde_json::Value, String> {
+        match &self.template {
+            Some(t) => plan.render(t, &self.ipam_dir),
+            None => Ok(plan.conflist(&self.ipam_dir)),
+        }
+    }
 }
 
 /// The server's networks: which subnets are taken, which host ports are published.

@@ -60,6 +60,23 @@ impl NetworkPlan {
         Ipv4Addr::from(u32::from(self.subnet()) + 1)
     }
 
+    /// A site's own configuration list (`isolab serve --cni-config FILE`), with `{{name}}`,
+    /// `{{bridge}}`, `{{subnet}}`, `{{gateway}}` and `{{ipam_dir}}` replaced by this network's.
+    pub fn render(&self, template: &str, ipam_dir: &Path) -> Result<Value, String> {
+        let text = template
+            .replace("{{name}}", &self.name)
+            .replace("{{bridge}}", &self.bridge)
+            .replace("{{subnet}}", &format!("{}/24", self.subnet()))
+            .replace("{{gateway}}", &self.gateway().to_string())
+            .replace("{{ipam_dir}}", &ipam_dir.display().to_string());
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| format!("the CNI config template: {e}"))?;
+        if !value["plugins"].is_array() {
+            return Err("the CNI config template has no \"plugins\" list".into());
+        }
+        Ok(value)
+    }
+
     /// The CNI configuration list; `ipam_dir` is where host-local keeps its leases.
     pub fn conflist(&self, ipam_dir: &Path) -> Value {
         let routes: Vec<Value> = if self.egress {
@@ -135,6 +152,23 @@ mod tests {
         );
         assert_eq!(open["plugins"][0]["ipMasq"], true);
         assert_eq!(open["plugins"][1]["type"], "portmap");
+    }
+
+    #[test]
+    fn a_site_template_is_filled_in() {
+        let p = NetworkPlan::new("abc", 1, false);
+        let t = r#"{"cniVersion": "1.0.0", "name": "{{name}}", "plugins": [{"type": "bridge",
+            "bridge": "{{bridge}}", "ipam": {"type": "host-local", "subnet": "{{subnet}}",
+            "gateway": "{{gateway}}", "dataDir": "{{ipam_dir}}"}}]}"#;
+        let v = p.render(t, Path::new("/ipam")).unwrap();
+        assert_eq!(v["name"], "isolab-abc");
+        assert_eq!(v["plugins"][0]["ipam"]["subnet"], "10.88.1.0/24");
+        assert_eq!(v["plugins"][0]["ipam"]["dataDir"], "/ipam");
+        assert!(p
+            .render("{}", Path::new("/"))
+            .unwrap_err()
+            .contains("plugins"));
+        assert!(p.render("not json", Path::new("/")).is_err());
     }
 
     #[test]

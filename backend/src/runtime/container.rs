@@ -270,6 +270,7 @@ impl Runtime {
             monitor: None,
             init: None,
             lower: image.layers.clone(),
+            detached: false,
         };
         st.save(&self.paths)
             .map_err(RuntimeError::io("write state.json"))?;
@@ -379,6 +380,29 @@ impl Runtime {
     pub fn gc(&self) -> cleanup::GcReport {
         cleanup::gc(&self.paths, self.cgroups.as_ref())
     }
+
+    /// Wait (up to `timeout`) for containers whose creator is dead but whose monitor still
+    /// lives: a killed server's, being torn down by their monitors (their processes die with
+    /// the server). A restarted server waits for them before it collects what is left, so no
+    /// late teardown (a CNI DEL recreating a lease folder) follows its own clean-up.
+    pub fn wait_for_orphans(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let orphans = self
+                .list()
+                .iter()
+                .filter(|s| {
+                    !s.detached
+                        && s.launcher.is_some_and(|l| !l.is_alive())
+                        && s.monitor.is_some_and(|m| m.is_alive())
+                })
+                .count();
+            if orphans == 0 || Instant::now() >= deadline {
+                return orphans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Container {
@@ -420,8 +444,14 @@ impl Container {
         ))
     }
 
-    /// Let the container run on its own; its monitor removes it when it ends.
-    pub fn detach(self) -> Result<(), RuntimeError> {
+    /// Let the container run on its own; its monitor removes it when it ends. `paths` is the
+    /// runtime's: the state records it, so a server starting up does not wait for it.
+    pub fn detach(self, paths: &Paths) -> Result<(), RuntimeError> {
+        if let Ok(mut st) = ContainerState::load(paths, &self.id) {
+            st.detached = true;
+            st.save(paths)
+                .map_err(RuntimeError::io("write state.json"))?;
+        }
         self.init.send(&ToInit::Detach, &[])?;
         self.init.reap_detached();
         Ok(())

@@ -60,6 +60,9 @@ pub struct ContainerState {
     /// while it lives; `isolab diff` compares its upper folder with them).
     #[serde(default)]
     pub lower: Vec<std::path::PathBuf>,
+    /// Left to run on its own (`run -d`): its creator's exit is not its end.
+    #[serde(default)]
+    pub detached: bool,
 }
 
 impl ContainerState {
@@ -213,6 +216,7 @@ mod tests {
             init: None,
             uid_base: None,
             lower: Vec::new(),
+            detached: false,
         };
         s.save(&p).unwrap();
         assert!(ContainerState::load(&p, "abc").unwrap().is_owned());

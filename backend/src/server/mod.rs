@@ -67,7 +67,14 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     let runtime = Arc::new(runtime);
     let gc = {
         let rt = runtime.clone();
-        tokio::task::spawn_blocking(move || rt.gc()).await?
+        tokio::task::spawn_blocking(move || {
+            let left = rt.wait_for_orphans(std::time::Duration::from_secs(10));
+            if left > 0 {
+                tracing::warn!("{left} containers of a previous run are still being torn down");
+            }
+            rt.gc()
+        })
+        .await?
     };
     for id in &gc.removed {
         tracing::info!(container = %id, "removed what a previous run left");

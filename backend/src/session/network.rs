@@ -80,9 +80,17 @@ impl Session {
             })
             .collect();
         let config = &self.state.networks.config;
+        let conflist = match config.conflist(&plan) {
+            Ok(c) => c,
+            Err(e) => {
+                self.state.networks.release_ports(&ports);
+                self.error(reference, codes::RUNTIME, e).await;
+                return None;
+            }
+        };
         Some(Some(Joining {
             attachment: Attachment {
-                conflist: plan.conflist(&config.ipam_dir),
+                conflist,
                 container_id: String::new(),
                 ifname: IFNAME.to_string(),
                 runtime_config: json!({"portMappings": mappings}),
