@@ -13,8 +13,8 @@ use isolab_shared::protocol::{ClientMsg, Handle, Ref, ServerMsg, ViewTarget};
 use yew::prelude::*;
 
 use crate::components::{
-    ContainerCard, ContainerView, HostCard, ImagesPanel, NsMatrix, PresetBar, SpecForm, StatusBar,
-    TerminalPane,
+    ContainerCard, ContainerView, HostCard, ImagesPanel, NetworkPanel, NsMatrix, PresetBar,
+    SpecForm, StatusBar, TerminalPane,
 };
 use crate::presets::{Command, Preset, Runner};
 use crate::screens::Screens;
@@ -331,6 +331,7 @@ pub fn App() -> Html {
                         <NsMatrix />
                         <HostCard />
                     </section>
+                    <NetworkPanel />
                     <div class={grid}>
                         if state.panes.is_empty() {
                             <p class="empty">

@@ -6,6 +6,7 @@
 
 use isolab_shared::spec::{ContainerSpec, MemorySize, NsKind, NsMode};
 
+use crate::network::publish_list;
 use crate::state::Problem;
 
 /// What the user typed. Empty optional fields leave the server's defaults.
@@ -19,6 +20,8 @@ pub struct FormFields {
     pub memory: String,
     pub cpus: String,
     pub pids: String,
+    /// Ports to publish on the server's loopback: `8080:80, 8443:443` (docker's `-p`).
+    pub publish: String,
     /// One choice per kind, in [`NsKind::ALL`] order: `private`, `host` or `container:NAME`.
     pub namespaces: Vec<(NsKind, String)>,
 }
@@ -34,6 +37,7 @@ impl Default for FormFields {
             memory: String::new(),
             cpus: String::new(),
             pids: String::new(),
+            publish: String::new(),
             namespaces: NsKind::ALL
                 .into_iter()
                 .map(|kind| (kind, defaults.get(kind).to_string()))
@@ -74,6 +78,7 @@ impl FormFields {
             "memory" => self.memory = value,
             "cpus" => self.cpus = value,
             "pids_limit" => self.pids = value,
+            "publish" => self.publish = value,
             _ => {
                 if let Some(kind) = field
                     .strip_prefix("namespaces.")
@@ -106,6 +111,7 @@ impl FormFields {
         spec.tty = true;
         spec.name = optional(&self.name).map(str::to_string);
         spec.hostname = optional(&self.hostname).map(str::to_string);
+        spec.publish = publish_list(&self.publish);
         if let Some(text) = optional(&self.memory) {
             match text.parse::<MemorySize>() {
                 Ok(size) => spec.memory = Some(size),
@@ -226,7 +232,39 @@ mod tests {
     }
 
     #[test]
+    fn published_ports_are_a_comma_separated_list() {
+        let mut form = FormFields::default();
+        form.set("publish", " 8080:80, 5353:53/udp ,,8443:443 ".into());
+        let spec = form.to_spec().unwrap();
+        assert_eq!(spec.publish, vec!["8080:80", "5353:53/udp", "8443:443"]);
+        assert!(FormFields::default().to_spec().unwrap().publish.is_empty());
+    }
+
+    #[test]
+    fn a_bad_port_is_marked_on_the_publish_field() {
+        let form = FormFields {
+            publish: "8080:80, 8080".into(),
+            ..FormFields::default()
+        };
+        let problems = form.to_spec().unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].code, "invalid_publish");
+        assert_eq!(form_field(problems[0].field.as_deref().unwrap()), "publish");
+        assert!(problems[0].message.contains("\"8080\""));
+
+        let mut shared = FormFields {
+            publish: "8080:80".into(),
+            ..FormFields::default()
+        };
+        shared.set("namespaces.net", "container:alpha".into());
+        let problems = shared.to_spec().unwrap_err();
+        assert_eq!(problems[0].code, "conflicting_options");
+        assert_eq!(problems[0].field.as_deref(), Some("publish"));
+    }
+
+    #[test]
     fn spec_fields_map_to_form_fields() {
+        assert_eq!(form_field("publish[1]"), "publish");
         assert_eq!(form_field("cmd[2]"), "cmd");
         assert_eq!(form_field("namespaces.net"), "namespaces.net");
         assert_eq!(form_field("memory"), "memory");

@@ -6,11 +6,13 @@
 //! components a [`app::Session`] context to send requests with. Components render state and
 //! send actions; all JavaScript interop is in [`bindings`].
 //!
-//! `state`, `form`, `view` (the live view's data), `images` (images, builds) and `presets` are
-//! plain Rust, unit-tested on the host; everything touching the DOM is compiled for wasm32 only.
+//! `state`, `form`, `view` (the live view's data and the network picture), `images` (images,
+//! builds), `network` (ports, the move control) and `presets` are plain Rust, unit-tested on
+//! the host; everything touching the DOM is compiled for wasm32 only.
 
 pub mod form;
 pub mod images;
+pub mod network;
 pub mod presets;
 pub mod state;
 pub mod view;

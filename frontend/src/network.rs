@@ -115,16 +115,13 @@ impl Move {
     /// error goes to the select of the container its message names).
     pub fn field_of(&self, problem: &Problem) -> Option<&'static str> {
         if let Some(field) = &problem.field {
-            return ["interface", "from", "to"]
-                .into_iter()
-                .find(|f| f == field);
+            return ["interface", "from", "to"].into_iter().find(|f| f == field);
         }
         // A word of the message, quotes and punctuation aside (`no container "alpha" in
         // this session`, `alpha uses the host's network namespace: …`).
         let names = |name: &str| {
             problem.message.split_whitespace().any(|word| {
-                word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && !"-_".contains(c))
-                    == name
+                word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && !"-_".contains(c)) == name
             })
         };
         match problem.code.as_str() {
@@ -219,8 +216,8 @@ impl MoveFields {
 /// The move control's requests: the one in flight, the last done, the last refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mover {
-    /// Sent, not answered yet.
-    pub pending: Option<(Ref, Move)>,
+    /// Sent, not answered yet (its `ref` is pending in `AppState`, as `Origin::Move`).
+    pub pending: Option<Move>,
     /// The last move the server made.
     pub done: Option<Move>,
     /// The last refused move's error, and the control's field it belongs to.
@@ -233,19 +230,14 @@ impl Mover {
     }
 
     /// A `move_interface` went out.
-    pub fn sent(&mut self, reference: Ref, request: Move) {
-        self.pending = Some((reference, request));
+    pub fn sent(&mut self, request: Move) {
+        self.pending = Some(request);
         self.error = None;
-    }
-
-    /// Whether `reference` is the move in flight.
-    pub fn answers(&self, reference: Option<Ref>) -> bool {
-        matches!((&self.pending, reference), (Some((r, _)), Some(q)) if *r == q)
     }
 
     /// Its `state`: the interface moved.
     pub fn moved(&mut self) {
-        if let Some((_, request)) = self.pending.take() {
+        if let Some(request) = self.pending.take() {
             self.done = Some(request);
             self.error = None;
         }
@@ -256,7 +248,7 @@ impl Mover {
         let field = self
             .pending
             .take()
-            .and_then(|(_, request)| request.field_of(&problem));
+            .and_then(|request| request.field_of(&problem));
         self.done = None;
         self.error = Some((problem, field));
     }

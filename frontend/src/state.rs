@@ -1,7 +1,8 @@
 //! The page's one state machine: the connection, the session's containers (cards, each with
 //! its last diff), their terminals (panes), the live view of each ([`Views`]), the images and
-//! the last build ([`Images`]), the preset last run, and which request each pending `ref` came
-//! from, so that a reply lands next to what caused it.
+//! the last build ([`Images`]), the move control's last request ([`Mover`]), the preset last
+//! run, and which request each pending `ref` came from, so that a reply lands next to what
+//! caused it.
 //!
 //! Plain data and a pure [`AppState::apply`]; `Reducible` wraps it for Yew. Terminal bytes
 //! never pass through here (they go straight to xterm.js, see `screens.rs`).
@@ -15,6 +16,7 @@ use isolab_shared::protocol::{
 use yew::Reducible;
 
 use crate::images::Images;
+use crate::network::{Move, Mover};
 use crate::presets::PresetStatus;
 use crate::view::Views;
 
@@ -57,6 +59,8 @@ pub enum Origin {
     Build { name: String, from: Option<String> },
     /// A card's diff button (the container's id).
     Diff(String),
+    /// The network panel's move control: its answer is a `state`, its error shown there.
+    Move(Move),
 }
 
 /// How a process ended.
@@ -112,7 +116,7 @@ impl Problem {
 }
 
 /// The fields of a `ContainerSpec` (as named in a refused spec's `field`).
-const SPEC_FIELDS: [&str; 12] = [
+const SPEC_FIELDS: [&str; 13] = [
     "image",
     "name",
     "hostname",
@@ -125,6 +129,7 @@ const SPEC_FIELDS: [&str; 12] = [
     "cpus",
     "pids_limit",
     "init",
+    "publish",
 ];
 
 /// A container of this session.
@@ -189,6 +194,8 @@ pub struct AppState {
     pub preset: Option<PresetStatus>,
     /// The server's images, the picker's choice and the last build.
     pub images: Images,
+    /// The move control's request in flight, last done, last refused.
+    pub mover: Mover,
 }
 
 impl Default for AppState {
@@ -207,6 +214,7 @@ impl Default for AppState {
             views: Views::default(),
             preset: None,
             images: Images::default(),
+            mover: Mover::default(),
         }
     }
 }
@@ -315,6 +323,7 @@ impl AppState {
             card.diffing = false;
         }
         self.images.failed(connection_lost());
+        self.mover.lost();
     }
 
     fn sent(&mut self, reference: Ref, origin: Origin) {
@@ -339,6 +348,7 @@ impl AppState {
                 self.images
                     .started(reference, name.clone(), from.as_deref());
             }
+            Origin::Move(request) => self.mover.sent(request.clone()),
             Origin::Preset | Origin::Watch(_) | Origin::Images => {}
         }
         self.pending.push((reference, origin));
@@ -424,6 +434,7 @@ impl AppState {
         self.pending.clear();
         self.creating = false;
         self.images.failed(connection_lost());
+        self.mover.lost();
         self.panes.clear();
         self.cards.clear();
         self.notice = (had_running && containers.is_empty()).then(|| {
@@ -471,8 +482,10 @@ impl AppState {
     }
 
     fn state(&mut self, reference: Option<Ref>, containers: Vec<ContainerInfo>) {
-        if let Some(Origin::Remove(id)) = self.answered(reference) {
-            self.forget(&id);
+        match self.answered(reference) {
+            Some(Origin::Remove(id)) => self.forget(&id),
+            Some(Origin::Move(_)) => self.mover.moved(),
+            _ => {}
         }
         // A card the server no longer lists: keep it if its process ended (its exit status is
         // on show until dismissed); anything else went away without us seeing why.
@@ -563,6 +576,8 @@ impl AppState {
             },
             // Shown next to the build panel.
             Some(Origin::Build { .. }) => self.images.failed(problem),
+            // Shown next to the move control, at the field it is about.
+            Some(Origin::Move(_)) => self.mover.refused(problem),
             Some(Origin::Images) => {
                 self.notice = Some(format!(
                     "the images could not be listed: {}: {}",
@@ -652,5 +667,7 @@ fn connection_lost() -> Problem {
 
 #[cfg(test)]
 mod image_tests;
+#[cfg(test)]
+mod network_tests;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,13 @@
-//! One container: what it runs, whether it still does (or how it ended), a `+ shell` button
-//! (exec → a new terminal), `diff` (what it added, changed or deleted, listed under the card,
-//! as `docker diff` prints it), remove (or dismiss once ended), and the error of its last
-//! request.
+//! One container: what it runs, whether it still does (or how it ended), its address on the
+//! session's network and a link per published port, a `+ shell` button (exec → a new
+//! terminal), `diff` (what it added, changed or deleted, listed under the card, as `docker
+//! diff` prints it), remove (or dismiss once ended), and the error of its last request.
 
 use isolab_shared::protocol::{ChangeInfo, ClientMsg};
 use yew::prelude::*;
 
 use crate::app::use_session;
+use crate::network::Port;
 use crate::state::{command_text, Action, Card, Conn, Origin};
 
 #[derive(Properties, PartialEq)]
@@ -94,6 +95,13 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
                 <dt>{ "image" }</dt><dd>{ &info.image }</dd>
                 <dt>{ "hostname" }</dt><dd>{ &info.hostname }</dd>
                 <dt>{ "command" }</dt><dd><code>{ command_text(&info.cmd) }</code></dd>
+                if let Some(address) = &info.address {
+                    <dt>{ "address" }</dt><dd><code class="address">{ address }</code></dd>
+                }
+                if !info.ports.is_empty() {
+                    <dt title="published on the server's loopback">{ "ports" }</dt>
+                    <dd class="ports">{ ports(&info.ports) }</dd>
+                }
             </dl>
             <div class="actions">
                 <button class="exec" onclick={exec} disabled={!open || !card.running() || card.busy}>
@@ -111,6 +119,21 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
             { changes }
         </article>
     }
+}
+
+/// Published ports: a link for each TCP one (`:8080 → :80`), the text for UDP.
+fn ports(list: &[String]) -> Html {
+    Port::all(list)
+        .into_iter()
+        .map(|port| match port.link() {
+            Some(href) => html! {
+                <a class="port" {href} target="_blank" rel="noopener" data-port={port.host.to_string()}>
+                    { port.short() }
+                </a>
+            },
+            None => html! { <span class="port" data-port={port.host.to_string()}>{ port.short() }</span> },
+        })
+        .collect()
 }
 
 /// The changes under the card: `A`, `C`, `D` coloured, one path a line.

@@ -1,7 +1,7 @@
 //! A container's live view, under its terminal: sparklines of memory, CPU and pids against
-//! their limits, OOM kills, the process tree, its interfaces, a summary of its mounts, its uid
-//! map, and the kernel it shares with the host. (Its hostname is the badge in the terminal's
-//! header.)
+//! their limits, OOM kills, the process tree, its interfaces (with their kind, and for a veth
+//! where its other end is), a summary of its mounts, its uid map, and the kernel it shares
+//! with the host. (Its hostname is the badge in the terminal's header.)
 
 use isolab_shared::protocol::view::{CgroupView, InterfaceView, MountsView};
 use yew::prelude::*;
@@ -146,9 +146,16 @@ fn interfaces(list: &[InterfaceView]) -> Html {
             } else {
                 format!(" {}", i.addresses.join(" "))
             };
+            let peer = i.peer.as_ref().map(|peer| {
+                html! { <span class="iface-peer" title="where its other end is">{ "↔ " }{ peer }</span> }
+            });
             html! {
-                <span class={classes!("iface", state)} title={i.peer.clone()}>
-                    <strong>{ &i.name }</strong>{ " " }{ state }<code>{ addresses }</code>
+                <span class={classes!("iface", state)} data-iface={i.name.clone()}>
+                    <strong>{ &i.name }</strong>
+                    if let Some(kind) = &i.kind {
+                        <span class="iface-kind">{ kind }</span>
+                    }
+                    { " " }{ state }<code>{ addresses }</code>{ peer }
                 </span>
             }
         })

@@ -14,7 +14,7 @@ use crate::form::{form_field, FormFields};
 use crate::images::default_command;
 use crate::state::{Action, Conn, Origin, Problem};
 
-const TEXT_FIELDS: [&str; 7] = [
+const TEXT_FIELDS: [&str; 8] = [
     "image",
     "name",
     "hostname",
@@ -22,6 +22,7 @@ const TEXT_FIELDS: [&str; 7] = [
     "memory",
     "cpus",
     "pids_limit",
+    "publish",
 ];
 
 #[function_component]
@@ -160,6 +161,8 @@ pub fn SpecForm() -> Html {
                 <TextField label="pids" name="pids_limit" value={fields.pids.clone()}
                     placeholder={default_pids} oninput={edit("pids_limit")} errors={errors_for("pids_limit")} />
             </div>
+            <TextField label="publish (host:container, on 127.0.0.1)" name="publish" value={fields.publish.clone()}
+                placeholder="8080:80, 8443:443" oninput={edit("publish")} errors={errors_for("publish")} />
             <fieldset class="namespaces">
                 <legend>{ "namespaces" }</legend>
                 { namespaces }

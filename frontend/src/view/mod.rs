@@ -8,13 +8,15 @@
 //! the page's one-second tick. [`watches_for`] says which `watch` requests a server message
 //! calls for; the socket owner sends them. The other modules turn a view into what the
 //! components draw: [`matrix`] (the namespace matrix and its colours), [`tree`] (the process
-//! tree), [`chart`] (sparkline geometry) and [`format`] (numbers as text).
+//! tree), [`chart`] (sparkline geometry), [`picture`] (the session's network, drawn) and
+//! [`format`] (numbers as text).
 
 pub mod chart;
 pub mod colour;
 pub mod format;
 pub mod history;
 pub mod matrix;
+pub mod picture;
 pub mod tree;
 
 use isolab_shared::protocol::{ServerMsg, ViewTarget, ViewUpdate};
