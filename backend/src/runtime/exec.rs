@@ -47,6 +47,7 @@ impl Runtime {
             target_pid: init_ref.pid,
             target_start_time: init_ref.start_time,
             process,
+            seccomp: bundle.linux().as_ref().and_then(|l| l.seccomp().clone()),
             cgroup_procs: self.cgroups.procs_files(&st.id),
         };
         let init = InitProcess::spawn(true)?;

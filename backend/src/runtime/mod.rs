@@ -17,6 +17,7 @@ pub mod init;
 pub mod launcher;
 pub mod layer;
 pub mod pty;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;

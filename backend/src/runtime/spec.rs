@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 use crate::build::command::command_line;
 use crate::runtime::image::ImageSettings;
+use crate::runtime::seccomp;
 use isolab_shared::spec::{
     is_valid_hostname, is_valid_name, normalize_capability, ContainerSpec, NsKind, NsMode,
     SpecError, CAPABILITIES,
@@ -219,6 +220,12 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
     }
 
     let mut linux = base::base_linux();
+    // Docker's default seccomp profile, resolved for the container's bounding set as docker does.
+    let bounding = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone());
+    linux.set_seccomp(Some(seccomp::profile_for(&bounding.unwrap_or_default())));
     linux.set_namespaces(Some(namespaces));
     linux.set_cgroups_path(Some(PathBuf::from(format!("{CGROUP_PARENT}/{}", ctx.id))));
     if spec.namespaces.user == NsMode::Private {

@@ -79,15 +79,16 @@ fn setup_and_exec(
     process::set_rlimits(proc_spec)?;
     process::report_ready(stage, master)?;
     wait_start(stage)?;
+    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if !cfg.reaper {
         drop(status);
-        match process::exec(proc_spec, stdio)? {}
+        match process::exec(proc_spec, seccomp, stdio)? {}
     }
     reaper::block_signals().step("block signals")?;
     match sys::fork_single_threaded().step("fork the command")? {
         sys::Forked::Child => {
             drop(status);
-            let err = match process::exec(proc_spec, stdio) {
+            let err = match process::exec(proc_spec, seccomp, stdio) {
                 Err(f) => f,
                 Ok(never) => match never {},
             };

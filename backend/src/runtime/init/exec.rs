@@ -70,7 +70,7 @@ fn enter_and_fork(
                 process::set_rlimits(&cfg.process)?;
                 process::report_ready(&theirs, master)?;
                 wait_start(&theirs)?;
-                process::exec(&cfg.process, stdio)
+                process::exec(&cfg.process, cfg.seccomp.as_ref(), stdio)
             });
             let Err(f) = r;
             let _ = theirs.send(&StageMsg::Failed(f));

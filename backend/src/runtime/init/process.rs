@@ -1,5 +1,6 @@
 //! The last steps before the user's command runs, shared by `run` and `exec`: its terminal or
-//! pipes, resource limits, credentials, capabilities, `no_new_privs`, and `execve`.
+//! pipes, resource limits, credentials, capabilities, `no_new_privs`, the seccomp filter, and
+//! `execve`.
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -14,12 +15,12 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{chdir, execve, setgid, setgroups, setsid, setuid, Gid, Uid};
-use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process};
+use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, PosixRlimitType, Process};
 
 use super::protocol::{Failure, StageMsg};
 use super::Step;
 use crate::runtime::channel::Channel;
-use crate::runtime::sys;
+use crate::runtime::{seccomp, sys};
 
 /// The command's standard streams.
 pub enum ProcStdio {
@@ -97,8 +98,13 @@ fn rlimit_resource(t: PosixRlimitType) -> Resource {
 }
 
 /// Become the user's command: new session, stdio, working directory, credentials, capabilities,
-/// `no_new_privs`, then `execve`. Returns only on failure.
-pub fn exec(process: &Process, stdio: ProcStdio) -> Result<Infallible, Failure> {
+/// `no_new_privs`, the seccomp filter (`linux.seccomp`), then `execve`. Returns only on failure.
+pub fn exec(
+    process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
+    stdio: ProcStdio,
+) -> Result<Infallible, Failure> {
+    let filter = seccomp.map(seccomp::compile).transpose().step("seccomp")?;
     setsid().step("setsid")?;
     match &stdio {
         ProcStdio::Pty(slave) => {
@@ -138,8 +144,14 @@ pub fn exec(process: &Process, stdio: ProcStdio) -> Result<Infallible, Failure> 
         step: "exec".into(),
         message: format!("{arg0}: executable file not found in $PATH"),
     })?;
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    if let (Some(filter), false) = (&filter, no_new_privs) {
+        // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN, about to be dropped: load
+        // it now, as runc does (everything after is allowed by docker's profile).
+        filter.install().step("seccomp")?;
+    }
     set_user_and_caps(process)?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privs {
         sys::set_no_new_privs().step("no_new_privs")?;
     }
     let c_args = to_cstrings(&args)?;
@@ -150,6 +162,10 @@ pub fn exec(process: &Process, stdio: ProcStdio) -> Result<Infallible, Failure> 
     // SIGPIPE (`yes | head` would print "Broken pipe" instead of ending quietly).
     reset_signal_dispositions();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // Last, so that nothing of ours runs under the filter: from here on only execve.
+    if let (Some(filter), true) = (&filter, no_new_privs) {
+        filter.install().step("seccomp")?;
+    }
     let err = execve(&c_path, &c_args, &c_env).unwrap_err();
     Err(Failure {
         step: "exec".into(),

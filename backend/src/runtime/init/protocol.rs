@@ -128,5 +128,8 @@ pub struct ExecConfig {
     /// Its start time, checked so a recycled pid is never entered.
     pub target_start_time: u64,
     pub process: oci_spec::runtime::Process,
+    /// The container's `linux.seccomp`: the exec'd process gets the same filter.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     pub cgroup_procs: Vec<PathBuf>,
 }
