@@ -3,7 +3,7 @@
 //!
 //! Everything is read, nothing is changed: namespace inodes, process status lines, mount
 //! tables and id maps from `/proc`; usage from the cgroup files; hostname and interfaces
-//! through `setns` in a short-lived thread ([`inside`]). A session calls [`Observer::observe`]
+//! through `setns` in a short-lived thread (`inside.rs`). A session calls [`Observer::observe`]
 //! on the blocking pool a few times a second while something is watched.
 
 mod inside;
