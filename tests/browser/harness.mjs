@@ -65,8 +65,13 @@ export async function until(page, get, ok, what, ms = 15000) {
 /** A container's terminal, by its name: what it shows (xterm.js's DOM rows), and typing. */
 export function terminals(page) {
   const pane = (name) => `.pane:has(.pane-title:text-matches("^${name} "))`;
-  const screen = (name) => page.$eval(pane(name),
-    (el) => [...el.querySelectorAll('.xterm-rows > div')].map((r) => r.textContent).join('\n'));
+  // xterm.js stops drawing a terminal that is out of view (an IntersectionObserver pauses its
+  // renderer): bring the pane into view before reading its rows.
+  const screen = async (name) => {
+    await page.locator(pane(name)).scrollIntoViewIfNeeded({ timeout: 2000 });
+    return page.$eval(pane(name),
+      (el) => [...el.querySelectorAll('.xterm-rows > div')].map((r) => r.textContent).join('\n'));
+  };
   const waitScreen = (name, re) => until(page, () => screen(name), (t) => re.test(t), `terminal ${name}: ${re}`);
   const type = async (name, text) => {
     await page.click(`${pane(name)} .xterm-screen`);
