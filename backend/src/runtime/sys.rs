@@ -216,6 +216,45 @@ pub fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// Close every descriptor from `first` up (`cloexec`: only mark them close-on-exec, so they
+/// stay usable until a successful `execve`). Falls back to walking `/proc/self/fd` on kernels
+/// without `close_range` (before 5.9/5.11).
+pub fn close_from(first: i32, cloexec: bool) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: close_range takes two descriptor numbers and flags; it touches only this
+    // process's descriptor table, and the caller owns none of the ones it closes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            flags,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|&fd| fd >= first) {
+        // SAFETY: as above, on one descriptor (the directory walk's own is gone by now, and a
+        // failing call on it is harmless).
+        unsafe {
+            if cloexec {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            } else {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
 /// Exit at once without running destructors or atexit handlers (used in forked children).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.

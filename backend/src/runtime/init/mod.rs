@@ -45,6 +45,10 @@ impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
 pub fn main() -> ! {
     // A clean signal mask: the launcher may have blocked signals for its own handling.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // Nothing the launcher's caller left open reaches a container (an inherited directory
+    // would be a way out of its root: CVE-2024-21626's kind). We keep the channel (0) and our
+    // diagnostics (1, 2); the container's own streams arrive over the channel.
+    super::sys::close_from(3, false);
     // SAFETY: the launcher gives us the channel as fd 0 and nothing else in this fresh process
     // owns it.
     let chan = Channel::from_fd(unsafe { OwnedFd::from_raw_fd(0) });

@@ -161,6 +161,9 @@ pub fn exec(
     // signal ignored: an ignored disposition survives execve, and the Rust runtime ignores
     // SIGPIPE (`yes | head` would print "Broken pipe" instead of ending quietly).
     reset_signal_dispositions();
+    // Whatever the init still holds above the command's streams goes at execve (and only then:
+    // the channel reports a failed execve).
+    crate::runtime::sys::close_from(3, true);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // Last, so that nothing of ours runs under the filter: from here on only execve.
     if let (Some(filter), true) = (&filter, no_new_privs) {
