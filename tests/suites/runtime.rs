@@ -724,3 +724,21 @@ fn not_root_gets_a_clear_message() {
     );
     t.assert_no_leaks();
 }
+
+#[test]
+fn proc_inside_is_nosuid_nodev_noexec() {
+    let t = Isolab::new(BIN);
+    let line = t.ok(&["run", "busybox", "grep", " /proc ", "/proc/self/mountinfo"]);
+    let options = line
+        .split_whitespace()
+        .nth(5)
+        .unwrap_or_default()
+        .to_string();
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            options.split(',').any(|o| o == flag),
+            "{flag} missing: {line}"
+        );
+    }
+    t.assert_no_leaks();
+}

@@ -178,8 +178,10 @@ fn mount_entry(root: &Path, m: &Mount, cfg: &CreateConfig) -> Result<(), Failure
         // No device cgroup is needed to keep devices out: every file system we mount is nodev
         // (devpts excepted: it holds only ptys and refuses mknod), and the spec's devices are
         // bind mounts of the host's nodes. CAP_MKNOD then makes only nodes nobody can open.
+        // /proc never runs or elevates anything either (nosuid, noexec, as docker's defaults).
         let flags = match typ {
             "devpts" => opts.flags,
+            "proc" => opts.flags | MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
             _ => opts.flags | MsFlags::MS_NODEV,
         };
         let r = mount(Some(src), &dest, Some(typ), flags, data);
