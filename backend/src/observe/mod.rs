@@ -113,7 +113,9 @@ impl Observer {
                 }
             }
         }
-        let world = World::read(cgroups, subjects, watched, &self.ns, network);
+        // A target seen for the first time is read whole, like on a slow pass.
+        let whole = slow_pass || watched.iter().any(|t| !self.sent.contains_key(t));
+        let world = World::read(cgroups, subjects, watched, &self.ns, network, whole);
         let mut readings = Vec::new();
         for target in watched {
             let slow = slow_pass || !self.sent.contains_key(target);
@@ -221,7 +223,7 @@ impl Observer {
                 .map(|t| mounts::summarize(&t));
             update.id_maps = procfs::id_maps("self").ok();
         }
-        if let Some(net) = world.network {
+        if let Some(net) = world.network.filter(|_| slow) {
             let members: Vec<(String, String, Vec<String>, i32)> = net
                 .members
                 .iter()
@@ -410,7 +412,7 @@ struct World<'a> {
     pid_ns_of: BTreeMap<i32, u64>,
     host_total: u32,
     network: Option<&'a SessionNetwork>,
-    /// The host's interfaces (for veth peers on the host, and the bridge).
+    /// The host's interfaces (for veth peers on the host, and the bridge), on slow passes.
     host_links: Vec<crate::network::netlink::Link>,
 }
 
@@ -451,6 +453,7 @@ impl<'a> World<'a> {
         watched: &BTreeSet<ViewTarget>,
         known_ns: &HashMap<i32, [u64; 8]>,
         network: Option<&'a SessionNetwork>,
+        slow_pass: bool,
     ) -> World<'a> {
         let host_ns = procfs::ns_inodes("self").unwrap_or_default();
         let ns: BTreeMap<String, [u64; 8]> = subjects
@@ -495,7 +498,12 @@ impl<'a> World<'a> {
             pid_ns_of,
             host_total,
             network,
-            host_links: crate::network::netlink::links().unwrap_or_default(),
+            // Only slow passes read interfaces and the network, which need the host's links.
+            host_links: if slow_pass {
+                crate::network::netlink::links().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         }
     }
 
