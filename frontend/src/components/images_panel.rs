@@ -12,7 +12,6 @@ use crate::images::{
     config_rows, default_command, from_image, BuildPhase, Shown, StackRow, BUILD_HINT,
     EXAMPLE_DOCKERFILE,
 };
-use crate::presets::hint_pieces;
 use crate::state::{Conn, Origin};
 use crate::view::format;
 
@@ -122,22 +121,7 @@ pub fn ImagesPanel() -> Html {
             </pre>
         }
     });
-    let hint: Html = BUILD_HINT
-        .iter()
-        .map(|line| {
-            let pieces: Html = hint_pieces(line)
-                .into_iter()
-                .map(|(text, code)| {
-                    if code {
-                        html! { <code>{ text }</code> }
-                    } else {
-                        html! { { text } }
-                    }
-                })
-                .collect();
-            html! { <p>{ pieces }</p> }
-        })
-        .collect();
+    let hint = super::preset_bar::hint_html(&BUILD_HINT);
 
     let panel = if *open {
         html! {

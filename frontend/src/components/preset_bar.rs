@@ -48,24 +48,7 @@ pub fn PresetBar() -> Html {
             let session = session.clone();
             Callback::from(move |_| session.dispatch(Action::Preset(None)))
         };
-        let lines: Html = s
-            .preset
-            .hint()
-            .iter()
-            .map(|line| {
-                let pieces: Html = hint_pieces(line)
-                    .into_iter()
-                    .map(|(text, command)| {
-                        if command {
-                            html! { <code>{ text }</code> }
-                        } else {
-                            html! { { text } }
-                        }
-                    })
-                    .collect();
-                html! { <p>{ pieces }</p> }
-            })
-            .collect();
+        let lines = hint_html(s.preset.hint());
         html! {
             <div class="preset-hint" data-preset={s.preset.id()}>
                 <div class="preset-hint-text">{ lines }</div>
@@ -86,4 +69,25 @@ pub fn PresetBar() -> Html {
             { hint }
         </section>
     }
+}
+
+/// Hint lines as paragraphs, with `backquoted` words as code (the presets' and the build
+/// panel's hints).
+pub fn hint_html(lines: &[&str]) -> Html {
+    lines
+        .iter()
+        .map(|line| {
+            let pieces: Html = hint_pieces(line)
+                .into_iter()
+                .map(|(text, code)| {
+                    if code {
+                        html! { <code>{ text }</code> }
+                    } else {
+                        html! { { text } }
+                    }
+                })
+                .collect();
+            html! { <p>{ pieces }</p> }
+        })
+        .collect()
 }
