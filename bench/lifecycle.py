@@ -194,6 +194,9 @@ def outer(args):
             "runc": first_line(["runc", "--version"]), "crun": first_line(["crun", "--version"]),
             "isolab": first_line([ISOLAB, "--version"])}
     tmp = tempfile.mkdtemp(prefix="isolab-bench-")
+    # The bundle maps the container's root to an unprivileged uid (isolab's default user
+    # namespace), which must be able to reach the rootfs: mkdtemp makes the folder 0700.
+    os.chmod(tmp, 0o755)
     try:
         bundle = os.path.join(tmp, "bundle")
         os.mkdir(bundle)

@@ -341,23 +341,31 @@ fn device_nodes_reach_no_device() {
     }
     let (major, minor, disk) = host_block_device().expect("a block device on the host");
     assert!(!dev.contains(&disk.as_str()), "/dev/{disk} inside");
-    // CAP_MKNOD (docker's) makes the nodes; nodev on every file system makes them useless.
-    for folder in ["/dev", "/tmp", "/dev/shm"] {
-        let script = format!("mknod {folder}/disk b {major} {minor} && head -c 512 {folder}/disk");
-        let out = attack(&t, &[], &script);
-        assert_refused(
-            &out,
-            &format!("reading {disk} from {folder}"),
-            &["Permission denied"],
-        );
-        assert!(out.stdout.is_empty(), "bytes of the host's disk came out");
-        let script = format!("mknod {folder}/mem c 1 1 && head -c 16 {folder}/mem");
-        let out = attack(&t, &[], &script);
-        assert_refused(
-            &out,
-            &format!("/dev/mem from {folder}"),
-            &["Permission denied"],
-        );
+    // In a user namespace (the default) the kernel makes no device node at all. With the
+    // host's (`--user host`, the local CLI only) CAP_MKNOD (docker's) makes the nodes; nodev
+    // on every file system makes them useless.
+    for (flags, reason) in [
+        (&[][..], "Operation not permitted"),
+        (&["--user", "host"][..], "Permission denied"),
+    ] {
+        for folder in ["/dev", "/tmp", "/dev/shm"] {
+            let script =
+                format!("mknod {folder}/disk b {major} {minor} && head -c 512 {folder}/disk");
+            let out = attack(&t, flags, &script);
+            assert_refused(
+                &out,
+                &format!("reading {disk} from {folder} {flags:?}"),
+                &[reason],
+            );
+            assert!(out.stdout.is_empty(), "bytes of the host's disk came out");
+            let script = format!("mknod {folder}/mem c 1 1 && head -c 16 {folder}/mem");
+            let out = attack(&t, flags, &script);
+            assert_refused(
+                &out,
+                &format!("/dev/mem from {folder} {flags:?}"),
+                &[reason],
+            );
+        }
     }
     t.assert_no_leaks();
 }
@@ -561,22 +569,66 @@ fn setns_to_the_host_s_namespaces_is_refused() {
     t.assert_no_leaks();
 }
 
+/// The first field of a `Uid:`/`Gid:` line of `/proc/PID/status`.
+fn status_id(pid: i32, key: &str) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
 #[test]
-#[ignore = "gap: no user namespace by default yet (issue 7, item 1): the container's root is \
-            the host's uid 0"]
 fn a_default_container_s_root_is_unprivileged_on_the_host() {
     let t = Isolab::new(BIN);
     t.ok(&["run", "-d", "--name", "who", "busybox", "sleep", "100"]);
+    t.ok(&["run", "-d", "--name", "who2", "busybox", "sleep", "100"]);
     assert_eq!(t.ok(&["exec", "who", "id", "-u"]), "0\n");
-    let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid_of("who"))).unwrap();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    t.ok(&["rm", "who"]);
-    assert_ne!(uid, "0", "root inside is root on the host");
+    let (pid, pid2) = (t.pid_of("who"), t.pid_of("who2"));
+    let (uid, gid) = (status_id(pid, "Uid:"), status_id(pid, "Gid:"));
+    let uid2 = status_id(pid2, "Uid:");
+    assert!(uid >= 1_000_000_000, "root inside is host uid {uid}");
+    assert_eq!(uid, gid);
+    assert!(
+        uid.abs_diff(uid2) >= 65536,
+        "two containers, overlapping ranges: {uid} and {uid2}"
+    );
+    // Image files are root's inside (idmapped layers), and root may change them; what it
+    // writes lands on the host owned by its unprivileged uid.
+    assert_eq!(
+        t.ok(&["exec", "who", "stat", "-c", "%u:%g", "/etc/passwd"]),
+        "0:0\n"
+    );
+    t.ok(&[
+        "exec",
+        "who",
+        "sh",
+        "-c",
+        "echo x >> /etc/passwd && touch /made",
+    ]);
+    let made = t
+        .data_root
+        .join("containers")
+        .join(t.id_of("who"))
+        .join("upper/made");
+    let meta = std::fs::metadata(&made).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (uid, uid));
+    // A host file owned by root is out of its reach even where it can see one: the host's
+    // /proc/1 is not in its PID namespace, and uid 0 on the host is nobody inside.
+    assert_eq!(
+        t.ok(&[
+            "exec",
+            "who",
+            "sh",
+            "-c",
+            "stat -c %u /proc/1/root/. 2>&1 || true"
+        ]),
+        "0\n",
+        "its own PID 1's root, not the host's"
+    );
+    t.ok(&["rm", "who", "who2"]);
     t.assert_no_leaks();
 }
 

@@ -50,8 +50,10 @@ fn private_namespaces_differ_from_the_host_and_shared_ones_match() {
             "{kind} is private"
         );
     }
-    // The user namespace is the host's unless asked (a later issue makes it private by default).
-    assert_eq!(ns_inode(&alpha, "user"), ns_inode("self", "user"));
+    // The user namespace is private by default, and beta, which joins alpha's namespaces,
+    // joins its user namespace too.
+    assert_ne!(ns_inode(&alpha, "user"), ns_inode("self", "user"));
+    assert_eq!(ns_inode(&beta, "user"), ns_inode(&alpha, "user"));
     assert_eq!(
         ns_inode(&beta, "pid"),
         ns_inode(&alpha, "pid"),
@@ -300,12 +302,13 @@ fn writes_land_in_the_upper_dir_and_vanish_on_remove() {
             "image untouched"
         );
     }
-    // The overlay is the container's root, seen from the host.
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // The overlay is the container's root (mounted in its own mount namespace: with a user
+    // namespace it is made over idmapped layers and attached inside, see init/idmap.rs).
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", t.pid_of("w"))).unwrap();
     assert!(
         mounts
             .lines()
-            .any(|l| l.contains(&id) && l.contains(" - overlay ")),
+            .any(|l| l.contains(&id) && l.contains(" / / ") && l.contains(" - overlay ")),
         "{mounts}"
     );
     t.ok(&["rm", "w"]);
@@ -668,9 +671,12 @@ fn run_makes_the_busybox_image_when_there_is_none() {
 fn a_device_node_made_inside_cannot_be_opened() {
     // Docker's capabilities include CAP_MKNOD; without a device cgroup, every file system in the
     // container is nodev instead, and the default devices are binds of the host's nodes.
+    // (With the host's user namespace: in a private one, the default, mknod itself fails.)
     let t = Isolab::new(BIN);
     let out = t.run(&[
         "run",
+        "--user",
+        "host",
         "busybox",
         "sh",
         "-c",
@@ -684,12 +690,20 @@ fn a_device_node_made_inside_cannot_be_opened() {
     );
     let out = t.run(&[
         "run",
+        "--user",
+        "host",
         "busybox",
         "sh",
         "-c",
         "mknod /tmp/x c 1 3 && echo hi > /tmp/x",
     ]);
     assert!(!out.status.success(), "the root is nodev too");
+    let out = t.run(&["run", "busybox", "mknod", "/tmp/x", "c", "1", "3"]);
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "no device node in a user namespace: {}",
+        stderr(&out)
+    );
     assert_eq!(
         t.ok(&[
             "run",

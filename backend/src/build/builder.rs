@@ -17,6 +17,7 @@ use crate::runtime::container::{CreateOptions, Runtime, StdioSpec};
 use crate::runtime::image::{
     resolve_user, temp_name, HistoryStep, Image, ImageRecord, LayerRecord, TempDir, BUSYBOX_IMAGE,
 };
+use crate::runtime::layer::IdShift;
 
 /// What a build reports while it runs.
 #[derive(Debug, Clone)]
@@ -248,7 +249,11 @@ fn run_layer(
             "{text}: its changes were not kept"
         )));
     }
-    Ok(rt.images.add_layer_from_dir(&upper, text)?)
+    // A RUN ran with a user namespace: its files belong to host ids that stand for the ids
+    // it saw, which the layer records.
+    let shift = IdShift::of_upper(&upper)
+        .map_err(|e| BuildError::Run(format!("{}: {e}", upper.display())))?;
+    Ok(rt.images.add_layer_shifted(&upper, text, shift)?)
 }
 
 /// One COPY: the sources (inside the context) laid out at their destination in a folder of

@@ -68,8 +68,9 @@ pub struct RunArgs {
     /// Cgroup namespace.
     #[arg(long, value_name = "MODE")]
     cgroup: Option<NsMode>,
-    /// User namespace (private maps container root to an unprivileged host range).
-    #[arg(long, value_name = "MODE")]
+    /// User namespace: private (the default: root inside is an unprivileged host uid, a range
+    /// of 65536 per container), host (root inside is the host's root), or container:NAME.
+    #[arg(long, alias = "userns", value_name = "MODE")]
     user: Option<NsMode>,
     /// Time namespace.
     #[arg(long, value_name = "MODE")]
@@ -299,7 +300,9 @@ pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
         id: id.clone(),
         allow_host: true,
         have_time_ns: sys::have_time_namespace(),
-        uid_base: None,
+        // A bundle maps root to the first range isolab hands out (runc and crun make the user
+        // namespace; the rootfs is read as `nobody`'s unless chowned to it, or `--user host`).
+        uid_base: Some(crate::runtime::uid_ranges::FIRST_UID),
         host_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         host_memory: u64::MAX,
         resolve: &|name| rt.find(name).ok().and_then(|s| s.init).map(|p| p.pid),

@@ -63,6 +63,7 @@ pub fn teardown_with(
     // it again; a parent that still has a child is never removed).
     let _ = cgroups.remove_parent_if_empty();
     state::release_names(paths, id);
+    super::uid_ranges::release(paths, id);
     for dir in [paths.container(id), paths.layer(id)] {
         if let Err(e) = remove_tree(&dir) {
             problems.push(format!("remove {}: {e}", dir.display()));
@@ -171,6 +172,7 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
             }
         }
     }
+    super::uid_ranges::release_stale(paths);
     let _ = cgroups.remove_parent_if_empty();
     report
 }

@@ -20,7 +20,7 @@ use super::init::protocol::{CreateConfig, ExitStatus, Failure, FromInit, RootfsL
 use super::launcher::{InitProcess, LaunchError};
 use super::spec::{self as oci, SpecBuildError, SpecContext};
 use super::state::{self, ContainerState, NameError, ProcRef, Status};
-use super::{is_id, new_id, sys, Paths};
+use super::{is_id, new_id, sys, uid_ranges, Paths};
 
 /// How long `remove` waits for a container's monitor to clean up before doing it itself.
 const REMOVE_WAIT: Duration = Duration::from_secs(10);
@@ -55,6 +55,8 @@ pub enum RuntimeError {
     Protocol(String),
     #[error("network: {0}")]
     Network(#[from] super::cni::CniError),
+    #[error("{0}")]
+    UidRange(#[from] super::uid_ranges::UidRangeError),
 }
 
 impl RuntimeError {
@@ -194,8 +196,8 @@ impl Runtime {
         };
         let id = new_id();
         let resolve = |name: &str| self.find(name).ok().and_then(|s| s.init).map(|p| p.pid);
-        let uid_base = match spec.namespaces.user {
-            NsMode::Private => Some(self.free_uid_base()),
+        let uid_base = match oci::with_effective_user(spec)?.namespaces.user {
+            NsMode::Private => Some(uid_ranges::claim(&self.paths, &id)?),
             _ => None,
         };
         let ctx = SpecContext {
@@ -209,7 +211,9 @@ impl Runtime {
             image: &image.settings,
             user,
         };
-        let mut oci_spec = oci::to_oci(spec, &ctx)?;
+        let mut oci_spec = oci::to_oci(spec, &ctx).inspect_err(|_| {
+            uid_ranges::release(&self.paths, &id);
+        })?;
         if opts.hosts_file {
             add_hosts_mount(&mut oci_spec, &self.paths.container(&id).join(HOSTS));
         }
@@ -227,16 +231,6 @@ impl Runtime {
         made.inspect_err(|_| {
             cleanup::teardown(&self.paths, &id, self.cgroups.as_ref());
         })
-    }
-
-    /// The lowest uid/gid range (65536 ids from 100000 up) no live container uses. A later
-    /// issue replaces this scan with an allocator that also holds across racing creates.
-    fn free_uid_base(&self) -> u32 {
-        let used: Vec<u32> = self.list().iter().filter_map(|s| s.uid_base).collect();
-        (0..)
-            .map(|k| 100_000 + k * oci::USERNS_SIZE)
-            .find(|b| !used.contains(b))
-            .expect("a free range")
     }
 
     /// Everything before the helper is told to `Create`: state, name, bundle, writable layer,
@@ -282,6 +276,12 @@ impl Runtime {
             let name = spec.name.as_deref().unwrap_or(id);
             let text = crate::network::plan::hosts_file(&[]) + &format!("127.0.1.1\t{name}\n");
             std::fs::write(dir.join(HOSTS), text).map_err(RuntimeError::io("write hosts"))?;
+            // Its root may edit it, as in docker (the file is rewritten in place, so the owner
+            // stays).
+            if let Some(base) = uid_base {
+                std::os::unix::fs::chown(dir.join(HOSTS), Some(base), Some(base))
+                    .map_err(RuntimeError::io("chown hosts"))?;
+            }
         }
         let joins_mnt = namespace_path(oci_spec, LinuxNamespaceType::Mount).is_some();
         let rootfs = if joins_mnt {

@@ -21,6 +21,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod uid_ranges;
 
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@
 
 mod base;
 
+use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -100,14 +101,10 @@ pub enum SpecBuildError {
         /// Host CPU count.
         host: usize,
     },
-    /// A capability beyond docker's default set, for a container whose root is the host's root.
-    #[error("{field}: {cap} is only granted to a container with a private user namespace (namespaces.user = private) on this server")]
-    CapabilityNeedsUserns {
-        /// `cap_add[i]`.
-        field: String,
-        /// The capability, e.g. `SYS_ADMIN`.
-        cap: String,
-    },
+    /// A private user namespace with namespaces joined from two different containers: which
+    /// container's user namespace to join is ambiguous.
+    #[error("namespaces.user: this container joins namespaces of both {0:?} and {1:?}; a container shares the user namespace of the one it joins, so join one container, or set the user namespace (--user host or container:NAME)")]
+    TwoUserNamespaces(String, String),
     /// More memory asked for than the host has.
     #[error("memory: {bytes} bytes is more than this host's {host} bytes")]
     TooMuchMemory {
@@ -127,12 +124,11 @@ impl SpecBuildError {
             | SpecBuildError::UnknownContainer { kind, .. } => {
                 Some(format!("namespaces.{}", kind.proc_name()))
             }
-            SpecBuildError::NoUidBase | SpecBuildError::UidBaseTooHigh(_) => {
-                Some("namespaces.user".to_string())
-            }
+            SpecBuildError::NoUidBase
+            | SpecBuildError::UidBaseTooHigh(_)
+            | SpecBuildError::TwoUserNamespaces(..) => Some("namespaces.user".to_string()),
             SpecBuildError::TooManyCpus { .. } => Some("cpus".to_string()),
             SpecBuildError::TooMuchMemory { .. } => Some("memory".to_string()),
-            SpecBuildError::CapabilityNeedsUserns { field, .. } => Some(field.clone()),
             SpecBuildError::InvalidId(_) => None,
         }
     }
@@ -146,8 +142,8 @@ impl SpecBuildError {
             SpecBuildError::UnknownContainer { .. } => "unknown_container",
             SpecBuildError::NoUidBase => "no_uid_range",
             SpecBuildError::UidBaseTooHigh(_) => "no_uid_range",
+            SpecBuildError::TwoUserNamespaces(..) => "ambiguous_user_namespace",
             SpecBuildError::TooManyCpus { .. } => "cpus_exceed_host",
-            SpecBuildError::CapabilityNeedsUserns { .. } => "capability_needs_userns",
             SpecBuildError::TooMuchMemory { .. } => "memory_exceeds_host",
         }
     }
@@ -178,9 +174,35 @@ const NS_ORDER: [NsKind; 8] = [
     NsKind::Time,
 ];
 
+/// `spec` with its user namespace resolved: a private one (the default) becomes
+/// `container:NAME` when the container joins another namespace of `NAME`, as a process can only
+/// use (mount /proc for, configure) a namespace owned by its own user namespace.
+pub fn with_effective_user(spec: &ContainerSpec) -> Result<Cow<'_, ContainerSpec>, SpecBuildError> {
+    if spec.namespaces.user != NsMode::Private {
+        return Ok(Cow::Borrowed(spec));
+    }
+    let mut joined = spec.namespaces.iter().filter_map(|(_, mode)| match mode {
+        NsMode::Container(name) => Some(name),
+        _ => None,
+    });
+    let Some(first) = joined.next() else {
+        return Ok(Cow::Borrowed(spec));
+    };
+    if let Some(other) = joined.find(|n| *n != first) {
+        return Err(SpecBuildError::TwoUserNamespaces(
+            first.clone(),
+            other.clone(),
+        ));
+    }
+    let mut owned = spec.clone();
+    owned.namespaces.user = NsMode::Container(first.clone());
+    Ok(Cow::Owned(owned))
+}
+
 /// Builds the OCI spec for a container. Validates `spec` first.
 pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecBuildError> {
     spec.validate()?;
+    let spec = &*with_effective_user(spec)?;
     if !is_valid_name(&ctx.id) {
         return Err(SpecBuildError::InvalidId(ctx.id.clone()));
     }
@@ -212,7 +234,7 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
         process.set_user(user);
     }
     process.set_terminal(Some(spec.tty));
-    process.set_capabilities(Some(capabilities(spec, ctx)?));
+    process.set_capabilities(Some(capabilities(spec)?));
 
     let mut mounts = default_mounts();
     if spec.namespaces.user != NsMode::Host {
@@ -247,12 +269,9 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
 
 /// Docker's default set with `cap_add` and `cap_drop` applied as docker does: `--cap-drop ALL`
 /// keeps only what `--cap-add` names; `--cap-add ALL` starts from every capability.
-/// A capability beyond the default set is refused, unless the server allows host access or the
-/// container has a private user namespace (where it gives no power over the host).
-fn capabilities(
-    spec: &ContainerSpec,
-    ctx: &SpecContext<'_>,
-) -> Result<LinuxCapabilities, SpecBuildError> {
+/// Any capability may be added: where host access is not allowed the container always has a
+/// user namespace of its own, in which a capability gives no power over the host.
+fn capabilities(spec: &ContainerSpec) -> Result<LinuxCapabilities, SpecBuildError> {
     let names = |list: &[String]| -> Vec<String> {
         list.iter()
             .filter_map(|c| normalize_capability(c))
@@ -290,21 +309,6 @@ fn capabilities(
             .copied()
             .collect()
     };
-    if !ctx.allow_host && spec.namespaces.user != NsMode::Private {
-        for (i, name) in spec.cap_add.iter().enumerate() {
-            let extra = match normalize_capability(name).as_deref() {
-                Some("ALL") => true,
-                Some(n) => Capability::from_str(n).is_ok_and(|c| !defaults.contains(&c)),
-                None => false,
-            };
-            if extra {
-                return Err(SpecBuildError::CapabilityNeedsUserns {
-                    field: format!("cap_add[{i}]"),
-                    cap: name.clone(),
-                });
-            }
-        }
-    }
     let mut caps = default_capabilities();
     caps.set_bounding(Some(set.clone()));
     caps.set_effective(Some(set.clone()));
@@ -416,11 +420,15 @@ fn namespace_list(
         let path = match spec.namespaces.get(kind) {
             NsMode::Private if kind == NsKind::Time && !ctx.have_time_ns => continue,
             NsMode::Private => None,
-            NsMode::Host if matches!(kind, NsKind::User | NsKind::Time) || ctx.allow_host => {
-                continue
-            }
+            // The host's time namespace is harmless (a private one is a choice of clocks); the
+            // host's user namespace makes the container's root the host's root.
+            NsMode::Host if kind == NsKind::Time || ctx.allow_host => continue,
             NsMode::Host => return Err(SpecBuildError::HostNotAllowed { kind }),
             NsMode::Container(name) => match (ctx.resolve)(name) {
+                // A container that kept the host's user namespace: joining it is staying.
+                Some(pid) if pid > 0 && kind == NsKind::User && same_user_namespace(pid) => {
+                    continue
+                }
                 Some(pid) if pid > 0 => Some(PathBuf::from(format!(
                     "/proc/{pid}/ns/{}",
                     kind.proc_name()
@@ -439,6 +447,14 @@ fn namespace_list(
         list.push(ns);
     }
     Ok(list)
+}
+
+/// Whether process `pid` is in our own user namespace.
+fn same_user_namespace(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let theirs = ino(&format!("/proc/{pid}/ns/user"));
+    theirs.is_some() && theirs == ino("/proc/self/ns/user")
 }
 
 /// With a user namespace that is not the host's, a kernel filesystem can only

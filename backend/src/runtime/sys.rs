@@ -178,6 +178,43 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+/// The parent-death signal set by [`set_parent_death_signal`] (0 when none).
+pub fn parent_death_signal() -> libc::c_int {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: PR_GET_PDEATHSIG writes one int through the pointer, which is live and aligned.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_GET_PDEATHSIG,
+            &mut sig as *mut libc::c_int,
+            0,
+            0,
+            0,
+        )
+    };
+    if rc < 0 {
+        0
+    } else {
+        sig
+    }
+}
+
+/// The parent pid of `pid` (from `/proc/PID/stat`), if it is alive.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields follow its last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER)`: orphaned descendants become our children, not PID 1's.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `prctl(PR_SET_DUMPABLE, 0)`: no ptrace and no `/proc/PID` access by others while we hold
 /// host resources, as runc init does.
 pub fn set_not_dumpable() -> io::Result<()> {

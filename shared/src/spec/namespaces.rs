@@ -144,15 +144,11 @@ fn private() -> NsMode {
     NsMode::Private
 }
 
-fn host() -> NsMode {
-    NsMode::Host
-}
-
 /// The namespace choice for each kind.
 ///
-/// Defaults: everything private except `user`, which stays with the host
-/// (root in the container is root on the host) until user namespaces are
-/// the default.
+/// Defaults: everything private, `user` included: root in a container is an unprivileged
+/// host uid (a range of 65536 ids per container). A container that joins another's namespace
+/// (`container:NAME`) with `user` left private joins that container's user namespace too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Namespaces {
@@ -175,7 +171,7 @@ pub struct Namespaces {
     #[serde(default = "private")]
     pub cgroup: NsMode,
     /// User namespace.
-    #[serde(default = "host")]
+    #[serde(default = "private")]
     pub user: NsMode,
     /// Time namespace.
     #[serde(default = "private")]
@@ -191,7 +187,7 @@ impl Default for Namespaces {
             pid: private(),
             net: private(),
             cgroup: private(),
-            user: host(),
+            user: private(),
             time: private(),
         }
     }
@@ -271,19 +267,14 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_private_except_user() {
+    fn defaults_are_all_private() {
         let ns = Namespaces::default();
         for (kind, mode) in ns.iter() {
-            let want = if kind == NsKind::User {
-                NsMode::Host
-            } else {
-                NsMode::Private
-            };
-            assert_eq!(mode, &want, "{kind}");
+            assert_eq!(mode, &NsMode::Private, "{kind}");
         }
         let parsed: Namespaces = serde_json::from_str(r#"{"net":"host"}"#).unwrap();
         assert_eq!(parsed.net, NsMode::Host);
-        assert_eq!(parsed.user, NsMode::Host);
+        assert_eq!(parsed.user, NsMode::Private);
         assert_eq!(parsed.pid, NsMode::Private);
         assert!(serde_json::from_str::<Namespaces>(r#"{"network":"host"}"#).is_err());
     }

@@ -17,7 +17,7 @@ fn minimal_json_gets_defaults() {
     let spec: ContainerSpec = serde_json::from_str(r#"{"image":"busybox","cmd":["sh"]}"#).unwrap();
     assert_eq!(spec, base());
     assert!(spec.validate().is_ok());
-    assert_eq!(spec.namespaces.user, NsMode::Host);
+    assert_eq!(spec.namespaces.user, NsMode::Private);
     assert!(
         !spec.init,
         "the command is PID 1 unless asked, as with docker"

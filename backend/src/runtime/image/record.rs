@@ -131,12 +131,23 @@ impl ImageStore {
         dir: &Path,
         created_by: &str,
     ) -> Result<LayerRecord, ImageError> {
+        self.add_layer_shifted(dir, created_by, layer::IdShift::default())
+    }
+
+    /// [`Self::add_layer_from_dir`] for a container's upper folder, its owners written less
+    /// `shift` (the host ids of the container's root).
+    pub fn add_layer_shifted(
+        &self,
+        dir: &Path,
+        created_by: &str,
+        shift: layer::IdShift,
+    ) -> Result<LayerRecord, ImageError> {
         let tmp = TempDir(self.tmp_dir()?.join(temp_name("layer.tar")));
         fs::create_dir_all(&tmp.0).map_err(io_err("creating", &tmp.0))?;
         let tar_path = tmp.0.join("layer.tar.gz");
         let file = File::create(&tar_path).map_err(io_err("creating", &tar_path))?;
         let mut gz = GzEncoder::new(io::BufWriter::new(file), flate2::Compression::fast());
-        layer::diff(dir, &mut gz).map_err(|e| ImageError::Layer {
+        layer::diff_shifted(dir, &mut gz, shift).map_err(|e| ImageError::Layer {
             layer: dir.display().to_string(),
             message: e.to_string(),
         })?;

@@ -43,23 +43,30 @@ fn setup_and_exec(
     stdio: Vec<OwnedFd>,
     status: OwnedFd,
 ) -> Result<(Pid, OwnedFd), Failure> {
-    // If the monitor dies, so does the container: nothing runs unwatched. (Had it died before
-    // this line, the channel below reads EOF and we stop.)
-    sys::set_parent_death_signal(libc::SIGKILL).step("prctl pdeathsig")?;
     umask(Mode::from_bits_truncate(0o022));
-    match stage.recv::<StageMsg>().step("wait for id maps")? {
-        Some(StageMsg::Go) => {}
+    // With a user namespace, `Go` carries the overlay root, made over idmapped layers.
+    let root_mount = match stage.recv_with::<StageMsg>().step("wait for id maps")? {
+        Some((StageMsg::Go, mut fds)) => fds.pop(),
         _ => sys::exit_now(1),
-    }
+    };
     let plan = namespaces::new_kinds(&cfg.spec);
     // The monitor has moved us into our cgroup: a cgroup namespace made now is rooted there.
     if plan.contains(&LinuxNamespaceType::Cgroup) {
         unshare(namespaces::clone_flag(LinuxNamespaceType::Cgroup)).step("unshare cgroup")?;
     }
-    if plan.contains(&LinuxNamespaceType::User) {
+    // Root of the user namespace, a new one or the one joined (setns leaves our ids as they
+    // were: the host's root, which is no one in there).
+    let joins_user = namespaces::join_path(&cfg.spec, LinuxNamespaceType::User).is_some();
+    if plan.contains(&LinuxNamespaceType::User) || joins_user {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step("setresgid 0")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step("setresuid 0")?;
     }
+    // If the monitor dies, so does the container: nothing runs unwatched. Set only now: a
+    // change of ids clears it, and a container that joins another's user namespace was cloned
+    // by an intermediate process that has exited since (`Go` comes once we are the
+    // monitor's). Had the monitor died before this line, the stage channel fails at the next
+    // message and we stop.
+    sys::set_parent_death_signal(libc::SIGKILL).step("prctl pdeathsig")?;
     if plan.contains(&LinuxNamespaceType::Network) {
         sys::loopback_up().step("bring lo up")?;
     }
@@ -69,7 +76,7 @@ fn setup_and_exec(
         }
     }
     if let Some(layers) = &cfg.rootfs {
-        rootfs::setup(cfg, layers)?;
+        rootfs::setup(cfg, layers, root_mount)?;
     }
     let proc_spec = cfg.spec.process().as_ref().ok_or_else(|| Failure {
         step: "spec".into(),

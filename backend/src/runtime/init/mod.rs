@@ -12,6 +12,7 @@
 
 pub mod container;
 pub mod exec;
+pub mod idmap;
 pub mod monitor;
 pub mod namespaces;
 pub mod process;

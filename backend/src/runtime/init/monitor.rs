@@ -18,10 +18,10 @@ use nix::unistd::{pipe, Pid};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::namespaces;
 use super::protocol::{CreateConfig, ExitStatus, Failure, FromInit, StageMsg};
 use super::watch::Watch;
 use super::{container, Step};
+use super::{idmap, namespaces};
 use crate::runtime::channel::Channel;
 use crate::runtime::{cgroups, cleanup, sys};
 
@@ -99,14 +99,32 @@ fn launch_container(
     // 1. Open the namespaces to join while the host's /proc is still ours.
     let plan = namespaces::plan_for_spec(&cfg.spec)?;
     let new_user = plan.is_new(LinuxNamespaceType::User);
-    // 2. The overlay root, mounted on the host side so the bundle also runs under runc.
+    // 2. The overlay root, mounted on the host side so the bundle also runs under runc. With a
+    //    new user namespace it is made once that namespace exists, over idmapped layers, and
+    //    handed to the container (`idmap`).
+    //    A container that joins another's user namespace gets its overlay now, while we are
+    //    still the host's root.
+    let joined_user = plan.joined(LinuxNamespaceType::User);
+    let mut root = None;
     if let Some(layers) = &cfg.rootfs {
-        if new_user {
-            let (uid, gid) = root_ids(&cfg.spec);
+        let owner = match namespaces::join_path(&cfg.spec, LinuxNamespaceType::User) {
+            Some(path) if joined_user.is_some() => Some(namespaces::root_ids_of(&path)),
+            _ => new_user.then(|| root_ids(&cfg.spec)),
+        };
+        if let Some((uid, gid)) = owner {
             for dir in [&layers.upper, &layers.work] {
                 chown(dir, Some(uid), Some(gid)).step("chown writable layer")?;
             }
         }
+        if let Some(userns) = joined_user {
+            root = Some(idmap::overlay(layers, userns)?);
+        }
+    }
+    if let Some(layers) = cfg
+        .rootfs
+        .as_ref()
+        .filter(|_| !new_user && joined_user.is_none())
+    {
         let lower = layers
             .lower
             .iter()
@@ -132,8 +150,15 @@ fn launch_container(
         )
         .step("mount overlay root")?;
     }
-    // 3. Join shared namespaces (time, user, …, mount last: see `namespaces::JOIN_ORDER`).
-    namespaces::join(&plan)?;
+    // 3. Join shared namespaces (time, …, mount last: see `namespaces::JOIN_ORDER`), but not a
+    //    user namespace: the monitor stays the host's root, to tear down. The container's first
+    //    process is then cloned by an intermediate process that joins it, and the PID
+    //    namespace, so that the pid it reports is the host's (`clone_in_userns`).
+    let (user, pid) = (LinuxNamespaceType::User, LinuxNamespaceType::Pid);
+    match joined_user {
+        Some(_) => namespaces::join_except(&plan, &[user, pid])?,
+        None => namespaces::join(&plan)?,
+    }
     // 4. The channel and status pipe to the container stage.
     let (ours, theirs) = Channel::pair().step("socketpair")?;
     let (status_rd, status_wr) = pipe().step("pipe")?;
@@ -146,7 +171,11 @@ fn launch_container(
     // 6. One clone makes the container's first process inside every new namespace but the
     //    cgroup one, which it makes itself once it stands in its cgroup (as runc does).
     let flags = plan.clone_flags - namespaces::clone_flag(LinuxNamespaceType::Cgroup);
-    let child = match sys::clone_into(flags).step("clone into new namespaces")? {
+    let forked = match joined_user {
+        None => sys::clone_into(flags).step("clone into new namespaces")?,
+        Some(userns) => clone_in_userns(userns, plan.joined(pid), flags)?,
+    };
+    let child = match forked {
         sys::Forked::Child => {
             drop(ours);
             drop(status_rd);
@@ -163,8 +192,17 @@ fn launch_container(
         join_cgroup(&open_procs(&cfg.cgroup_procs)?, child)?;
         if new_user {
             write_id_maps(child, &cfg.spec)?;
+            if let Some(layers) = &cfg.rootfs {
+                let userns = File::open(format!("/proc/{child}/ns/user"))
+                    .step("open the container's user namespace")?;
+                root = Some(idmap::overlay(layers, &userns)?);
+            }
         }
-        ours.send(&StageMsg::Go).step("signal container")?;
+        // With the root's mount, if the container is to attach it.
+        let fds: Vec<_> = root.iter().map(|m| m.as_raw_fd()).collect();
+        ours.send_with(&StageMsg::Go, &fds)
+            .step("signal container")?;
+        drop(root.take());
         wait_ready(launcher, &ours, child)
     })();
     if let Err(f) = started {
@@ -173,6 +211,69 @@ fn launch_container(
         return Err(f);
     }
     Ok((child, ours, File::from(status_rd)))
+}
+
+/// `clone_into(flags)` from inside the user namespace `userns` (another container's), so that
+/// the new namespaces belong to it, as runc's nsexec does: an intermediate child joins it (and
+/// the PID namespace `pidns`, which then holds only its children), clones the container's
+/// first process and exits. That process becomes ours again (we are a child subreaper), and
+/// its pid, as the host sees it, comes back through a pipe.
+fn clone_in_userns(
+    userns: &File,
+    pidns: Option<&File>,
+    flags: nix::sched::CloneFlags,
+) -> Result<sys::Forked, Failure> {
+    use nix::sched::{setns, CloneFlags};
+    use std::io::Write;
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).step("pipe")?;
+    sys::set_child_subreaper().step("prctl child subreaper")?;
+    match sys::fork_single_threaded().step("fork")? {
+        sys::Forked::Child => {
+            drop(rd);
+            let cloned = setns(userns, CloneFlags::CLONE_NEWUSER)
+                .and_then(|()| pidns.map_or(Ok(()), |p| setns(p, CloneFlags::CLONE_NEWPID)))
+                .map_err(|e| format!("setns: {e}"))
+                .and_then(|()| sys::clone_into(flags).map_err(|e| e.to_string()));
+            match cloned {
+                Ok(sys::Forked::Child) => {
+                    drop(wr);
+                    Ok(sys::Forked::Child)
+                }
+                Ok(sys::Forked::Parent(pid)) => {
+                    let _ = File::from(wr).write_all(&pid.as_raw().to_le_bytes());
+                    sys::exit_now(0)
+                }
+                Err(e) => {
+                    let _ = File::from(wr).write_all(e.as_bytes());
+                    sys::exit_now(1)
+                }
+            }
+        }
+        sys::Forked::Parent(mid) => {
+            drop(wr);
+            let mut answer = Vec::new();
+            let _ = File::from(rd).read_to_end(&mut answer);
+            let _ = waitpid(mid, None);
+            match <[u8; 4]>::try_from(answer.as_slice()) {
+                // Ours now; never act on a pid that is not (it goes into a cgroup next).
+                Ok(b) => {
+                    let pid = Pid::from_raw(i32::from_le_bytes(b));
+                    if sys::parent_of(pid.as_raw()) != Some(std::process::id() as i32) {
+                        let _ = kill(pid, Signal::SIGKILL);
+                        return Err(Failure {
+                            step: "clone in the joined user namespace".into(),
+                            message: format!("pid {pid} is not our child"),
+                        });
+                    }
+                    Ok(sys::Forked::Parent(pid))
+                }
+                Err(_) => Err(Failure {
+                    step: "clone in the joined user namespace".into(),
+                    message: String::from_utf8_lossy(&answer).into_owned(),
+                }),
+            }
+        }
+    }
 }
 
 /// Wait for the child's `Ready` and pass `Created` (with the pty master, if any) to the launcher.

@@ -85,6 +85,42 @@ impl Plan {
             k => self.clone_flags.contains(clone_flag(k)),
         }
     }
+
+    /// The user namespace to join, if any (another container's).
+    pub fn joined(&self, kind: LinuxNamespaceType) -> Option<&File> {
+        self.joins.iter().find(|(k, _)| *k == kind).map(|(_, f)| f)
+    }
+}
+
+/// The spec's path for a namespace to join (`/proc/PID/ns/KIND`), if it joins one.
+pub fn join_path(spec: &Spec, kind: LinuxNamespaceType) -> Option<std::path::PathBuf> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())?
+        .iter()
+        .find(|n| n.typ() == kind)
+        .and_then(|n| n.path().clone())
+}
+
+/// The host uid and gid of root in the user namespace at `ns_path` (`/proc/PID/ns/user`), read
+/// from that process's maps; (0, 0) when root is not mapped.
+pub fn root_ids_of(ns_path: &std::path::Path) -> (u32, u32) {
+    let proc_dir = ns_path.parent().and_then(|p| p.parent());
+    let host_of_0 = |file: &str| -> u32 {
+        proc_dir
+            .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
+            .and_then(|text| {
+                text.lines().find_map(|l| {
+                    let f: Vec<u32> = l
+                        .split_whitespace()
+                        .filter_map(|x| x.parse().ok())
+                        .collect();
+                    (f.len() == 3 && f[0] == 0).then_some(f[1])
+                })
+            })
+            .unwrap_or(0)
+    };
+    (host_of_0("uid_map"), host_of_0("gid_map"))
 }
 
 /// Read the spec's namespace list: entries without a path are new, with a path joined.
@@ -151,6 +187,14 @@ pub fn plan_for_exec(pid: i32) -> Result<Plan, Failure> {
 /// `setns` into every namespace of the plan, in order.
 pub fn join(plan: &Plan) -> Result<(), Failure> {
     for (kind, file) in &plan.joins {
+        setns(file, clone_flag(*kind)).step(&format!("setns {}", proc_name(*kind)))?;
+    }
+    Ok(())
+}
+
+/// [`join`] but for some kinds, which the caller joins some other way.
+pub fn join_except(plan: &Plan, skip: &[LinuxNamespaceType]) -> Result<(), Failure> {
+    for (kind, file) in plan.joins.iter().filter(|(k, _)| !skip.contains(k)) {
         setns(file, clone_flag(*kind)).step(&format!("setns {}", proc_name(*kind)))?;
     }
     Ok(())

@@ -150,7 +150,16 @@ pub fn exec(
         // it now, as runc does (everything after is allowed by docker's profile).
         filter.install().step("seccomp")?;
     }
+    // A change of user clears the parent-death signal; it must outlive it (if the monitor
+    // dies, so does the container).
+    let (pdeath, parent) = (sys::parent_death_signal(), nix::unistd::getppid());
     set_user_and_caps(process)?;
+    if pdeath != 0 {
+        sys::set_parent_death_signal(pdeath).step("prctl pdeathsig")?;
+        if nix::unistd::getppid() != parent {
+            sys::exit_now(1); // the parent died in between
+        }
+    }
     if no_new_privs {
         sys::set_no_new_privs().step("no_new_privs")?;
     }

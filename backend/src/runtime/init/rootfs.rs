@@ -4,6 +4,7 @@
 //! Runs inside the container's new mount namespace, so every mount made here vanishes with it.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -25,7 +26,13 @@ const DEV_LINKS: [(&str, &str); 6] = [
     ("/proc/kcore", "core"),
 ];
 
-pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers) -> Result<(), Failure> {
+/// `root_mount`: the overlay as a detached mount, to attach here (a container with its own
+/// user namespace, see `idmap`); without it the overlay is already mounted on the host side.
+pub fn setup(
+    cfg: &CreateConfig,
+    layers: &RootfsLayers,
+    root_mount: Option<OwnedFd>,
+) -> Result<(), Failure> {
     let root = layers.target.as_path();
     // Nothing we mount may propagate back to the host.
     mount(
@@ -36,16 +43,21 @@ pub fn setup(cfg: &CreateConfig, layers: &RootfsLayers) -> Result<(), Failure> {
         None::<&str>,
     )
     .step("make / private")?;
-    // A mount made in this namespace: the overlay came from the host's, and inside a user
-    // namespace such a mount is locked, which pivot_root refuses (runc binds it the same way).
-    mount(
-        Some(root),
-        root,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .step("bind rootfs")?;
+    if let Some(mnt) = root_mount {
+        super::idmap::attach(&mnt, root)?;
+    } else {
+        // A mount made in this namespace: the overlay came from the host's, and inside a user
+        // namespace such a mount is locked, which pivot_root refuses (runc binds it the same
+        // way).
+        mount(
+            Some(root),
+            root,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .step("bind rootfs")?;
+    }
     for m in cfg.spec.mounts().iter().flatten() {
         mount_entry(root, m, cfg)?;
     }

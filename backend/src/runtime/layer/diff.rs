@@ -39,10 +39,50 @@ pub struct DiffStats {
 /// An upper folder made with `redirect_dir` or `metacopy` on holds folders and files whose
 /// content lives in a lower layer: refused ([`LayerError::OverlayFeature`]).
 pub fn diff(upper: &Path, out: impl Write) -> Result<DiffStats, LayerError> {
+    diff_shifted(upper, out, IdShift::default())
+}
+
+/// Host ids written back as the ids a container saw: for an upper folder written by a
+/// container with a user namespace, whose root was host uid `uid` and gid `gid` (a build's
+/// RUN step); owners in `uid..uid + 65536` are written less `uid` (and the same for groups).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdShift {
+    /// Host uid of the container's root (0: none).
+    pub uid: u32,
+    /// Host gid of the container's root group (0: none).
+    pub gid: u32,
+}
+
+impl IdShift {
+    /// The shift of an upper folder: its root is owned by the container's root (the monitor
+    /// chowns it so; without a user namespace that is 0 and nothing shifts).
+    pub fn of_upper(upper: &Path) -> std::io::Result<IdShift> {
+        let meta = fs::symlink_metadata(upper)?;
+        Ok(IdShift {
+            uid: meta.uid(),
+            gid: meta.gid(),
+        })
+    }
+
+    fn apply(base: u32, host: u32) -> u32 {
+        match host.checked_sub(base) {
+            Some(inside) if base > 0 && inside < crate::runtime::spec::USERNS_SIZE => inside,
+            _ => host,
+        }
+    }
+}
+
+/// [`diff`] with the owners shifted back by `shift`.
+pub fn diff_shifted(
+    upper: &Path,
+    out: impl Write,
+    shift: IdShift,
+) -> Result<DiffStats, LayerError> {
     let mut writer = Writer {
         builder: tar::Builder::new(out),
         links: HashMap::new(),
         stats: DiffStats::default(),
+        shift,
     };
     writer.dir(upper, Path::new(""))?;
     let mut out = writer
@@ -59,9 +99,14 @@ struct Writer<W: Write> {
     /// The first path written for each (device, inode) with more than one link.
     links: HashMap<(u64, u64), PathBuf>,
     stats: DiffStats,
+    shift: IdShift,
 }
 
 impl<W: Write> Writer<W> {
+    fn header(&self, meta: &Metadata, ty: EntryType) -> Header {
+        header(meta, ty, self.shift)
+    }
+
     /// Every entry of the folder `abs` (whose path in the tar is `rel`), sorted.
     fn dir(&mut self, abs: &Path, rel: &Path) -> Result<(), LayerError> {
         let mut names = fs::read_dir(abs)
@@ -83,7 +128,7 @@ impl<W: Write> Writer<W> {
         if is_whiteout(&meta) {
             let mut name = OsString::from(WHITEOUT_PREFIX);
             name.push(rel.file_name().expect("an entry has a name"));
-            let mut header = header(&meta, EntryType::Regular);
+            let mut header = self.header(&meta, EntryType::Regular);
             header.set_mode(0o600);
             return self.append(header, &rel.with_file_name(name), io::empty(), abs);
         }
@@ -98,9 +143,14 @@ impl<W: Write> Writer<W> {
                 .map_err(io_err("writing the layer tar at", abs))?;
         }
         if ft.is_dir() {
-            self.append(header(&meta, EntryType::Directory), rel, io::empty(), abs)?;
+            self.append(
+                self.header(&meta, EntryType::Directory),
+                rel,
+                io::empty(),
+                abs,
+            )?;
             if opaque {
-                let mut marker = header(&meta, EntryType::Regular);
+                let mut marker = self.header(&meta, EntryType::Regular);
                 marker.set_mode(0o600);
                 self.append(marker, &rel.join(OPAQUE_WHITEOUT), io::empty(), abs)?;
             }
@@ -108,7 +158,7 @@ impl<W: Write> Writer<W> {
         }
         if meta.nlink() > 1 {
             if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
-                let mut h = header(&meta, EntryType::Link);
+                let mut h = self.header(&meta, EntryType::Link);
                 let first = first.clone();
                 self.stats.entries += 1;
                 return self
@@ -125,7 +175,7 @@ impl<W: Write> Writer<W> {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(abs)
                 .map_err(io_err("opening", abs))?;
-            let mut h = header(&meta, EntryType::Regular);
+            let mut h = self.header(&meta, EntryType::Regular);
             h.set_size(meta.len());
             self.stats.bytes += meta.len();
             let data = Exact {
@@ -135,7 +185,7 @@ impl<W: Write> Writer<W> {
             self.append(h, rel, data, abs)
         } else if ft.is_symlink() {
             let target = fs::read_link(abs).map_err(io_err("reading the symlink", abs))?;
-            let mut h = header(&meta, EntryType::Symlink);
+            let mut h = self.header(&meta, EntryType::Symlink);
             self.stats.entries += 1;
             self.builder
                 .append_link(&mut h, rel, &target)
@@ -149,7 +199,7 @@ impl<W: Write> Writer<W> {
                 EntryType::Fifo
             };
             // Fifos get 0/0 (written, not left blank, as GNU tar and Go's archive/tar do).
-            let mut h = header(&meta, ty);
+            let mut h = self.header(&meta, ty);
             {
                 let rdev = meta.rdev();
                 let bad = |_| LayerError::Io {
@@ -185,12 +235,12 @@ type PaxRecord = (String, Vec<u8>);
 
 /// A GNU header (long names and link targets go in GNU records) with only what a layer keeps:
 /// type, mode, numeric owner, mtime.
-fn header(meta: &Metadata, ty: EntryType) -> Header {
+fn header(meta: &Metadata, ty: EntryType, shift: IdShift) -> Header {
     let mut h = Header::new_gnu();
     h.set_entry_type(ty);
     h.set_mode(meta.mode() & 0o7777);
-    h.set_uid(meta.uid().into());
-    h.set_gid(meta.gid().into());
+    h.set_uid(IdShift::apply(shift.uid, meta.uid()).into());
+    h.set_gid(IdShift::apply(shift.gid, meta.gid()).into());
     h.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
     h.set_size(0);
     h

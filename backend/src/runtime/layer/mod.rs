@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 pub use apply::{apply, ApplyStats};
 pub use changes::{changes, Change, ChangeKind};
-pub use diff::{diff, DiffStats};
+pub use diff::{diff, diff_shifted, DiffStats, IdShift};
 
 /// The prefix of an OCI whiteout file: `dir/.wh.NAME` deletes `dir/NAME`.
 pub const WHITEOUT_PREFIX: &str = ".wh.";

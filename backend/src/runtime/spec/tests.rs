@@ -149,10 +149,11 @@ fn defaults_without_tty() {
         linux.cgroups_path().as_deref(),
         Some(Path::new("/isolab/0123456789abcdef0123"))
     );
-    assert!(
-        linux.uid_mappings().is_none(),
-        "user ns is the host's by default"
-    );
+    let uid = linux
+        .uid_mappings()
+        .as_ref()
+        .expect("a private user ns by default");
+    assert_eq!((uid[0].container_id(), uid[0].host_id()), (0, 100_000));
     let res = linux.resources().as_ref().unwrap();
     assert!(res.memory().is_none() && res.cpu().is_none() && res.pids().is_none());
 }
@@ -248,6 +249,7 @@ fn default_namespaces() {
         T::Uts,
         T::Mount,
         T::Cgroup,
+        T::User,
         T::Time,
     ]
     .into_iter()
@@ -275,14 +277,50 @@ fn host_namespaces_need_permission() {
     };
     let oci = to_oci(&s, &c).unwrap();
     assert!(!ns_entries(&oci).iter().any(|(t, _)| *t == T::Network));
-    // user and time may always stay the host's.
+    // Time may always stay the host's; user only where host access is allowed (its root
+    // would be the host's root).
     let mut s = spec();
     s.namespaces.time = NsMode::Host;
-    s.namespaces.user = NsMode::Host;
     let oci = to_oci(&s, &ctx()).unwrap();
-    assert!(!ns_entries(&oci)
-        .iter()
-        .any(|(t, _)| matches!(t, T::Time | T::User)));
+    assert!(!ns_entries(&oci).iter().any(|(t, _)| *t == T::Time));
+    s.namespaces.user = NsMode::Host;
+    let err = to_oci(&s, &ctx()).unwrap_err();
+    assert_eq!(err.code(), "host_namespace_not_allowed");
+    assert_eq!(err.field().as_deref(), Some("namespaces.user"));
+    let oci = to_oci(&s, &c).unwrap();
+    assert!(!ns_entries(&oci).iter().any(|(t, _)| *t == T::User));
+    assert!(oci.linux().as_ref().unwrap().uid_mappings().is_none());
+}
+
+#[test]
+fn a_container_that_joins_another_joins_its_user_namespace() {
+    let resolve = |name: &str| match name {
+        "db" => Some(4242),
+        "web" => Some(4343),
+        _ => None,
+    };
+    let c = SpecContext {
+        resolve: &resolve,
+        uid_base: None, // no range of its own is needed
+        ..ctx()
+    };
+    let mut s = spec();
+    s.namespaces.pid = NsMode::Container("db".into());
+    let oci = to_oci(&s, &c).unwrap();
+    let entries = ns_entries(&oci);
+    assert!(entries.contains(&(T::User, Some("/proc/4242/ns/user".into()))));
+    assert!(oci.linux().as_ref().unwrap().uid_mappings().is_none());
+    assert_eq!(
+        mount_at(&oci, "/proc").typ().as_deref(),
+        Some("proc"),
+        "its own /proc of the joined PID namespace, not the host's"
+    );
+    s.namespaces.net = NsMode::Container("web".into());
+    let err = to_oci(&s, &c).unwrap_err();
+    assert_eq!(err.code(), "ambiguous_user_namespace");
+    assert_eq!(err.field().as_deref(), Some("namespaces.user"));
+    s.namespaces.user = NsMode::Container("db".into());
+    assert!(to_oci(&s, &c).is_ok(), "an explicit choice is taken");
 }
 
 #[test]
@@ -296,6 +334,11 @@ fn container_namespaces_resolve_to_proc_paths() {
     s.namespaces.net = NsMode::Container("db".into());
     s.namespaces.ipc = NsMode::Container("db".into());
     s.namespaces.mnt = NsMode::Container("db".into());
+    s.namespaces.user = NsMode::Host;
+    let c = SpecContext {
+        allow_host: true,
+        ..c
+    };
     let oci = to_oci(&s, &c).unwrap();
     let entries = ns_entries(&oci);
     assert!(entries.contains(&(T::Network, Some("/proc/4242/ns/net".into()))));
@@ -423,14 +466,10 @@ fn capabilities_follow_docker_add_and_drop() {
 }
 
 #[test]
-fn an_extra_capability_needs_a_private_user_namespace() {
+fn an_extra_capability_is_granted_in_a_private_user_namespace() {
     let mut s = spec();
     s.cap_add = vec!["KILL".into(), "SYS_ADMIN".into()];
-    let err = to_oci(&s, &ctx()).unwrap_err();
-    assert_eq!(err.code(), "capability_needs_userns");
-    assert_eq!(err.field().as_deref(), Some("cap_add[1]"));
-
-    s.namespaces.user = NsMode::Private;
+    // A private user namespace (the default): granted, it is worth nothing on the host.
     let set = bounding(&to_oci(&s, &ctx()).unwrap());
     assert!(set.contains(&Capability::SysAdmin));
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use tar::EntryType;
 
-use super::super::{diff, LayerError, OPAQUE_XATTR};
+use super::super::{diff, diff_shifted, IdShift, LayerError, OPAQUE_XATTR};
 use super::apply::rich_entries;
 use super::{diff_bytes, list_tar, require_root, snapshot, tempdir, unpack, xattr, Tar, MTIME};
 
@@ -212,4 +212,50 @@ fn redirects_and_metacopy_are_refused() {
         let msg = err.to_string();
         assert!(msg.contains(what) && msg.contains("moved"), "{msg}");
     }
+}
+
+#[test]
+fn owners_of_a_user_namespace_s_upper_folder_are_shifted_back() {
+    require_root!();
+    let tmp = tempdir();
+    let dir = tmp.path().join("upper");
+    fs::create_dir(&dir).unwrap();
+    let base = 1_000_000_000;
+    fs::write(dir.join("root-file"), "r").unwrap();
+    fs::write(dir.join("user-file"), "u").unwrap();
+    fs::write(dir.join("stranger"), "s").unwrap();
+    let own = |name: &str, uid: u32, gid: u32| {
+        std::os::unix::fs::lchown(dir.join(name), Some(uid), Some(gid)).unwrap()
+    };
+    own("root-file", base, base);
+    own("user-file", base + 1000, base + 100);
+    own("stranger", 5, 6); // outside the range: kept as it is
+    std::os::unix::fs::lchown(&dir, Some(base), Some(base)).unwrap();
+    let shift = IdShift::of_upper(&dir).unwrap();
+    assert_eq!(
+        shift,
+        IdShift {
+            uid: base,
+            gid: base
+        }
+    );
+    let mut out = Vec::new();
+    diff_shifted(&dir, &mut out, shift).unwrap();
+    let mut owners = Vec::new();
+    for entry in tar::Archive::new(&out[..]).entries().unwrap() {
+        let entry = entry.unwrap();
+        let h = entry.header();
+        let path = entry.path().unwrap().display().to_string();
+        owners.push((path, h.uid().unwrap(), h.gid().unwrap()));
+    }
+    assert_eq!(
+        owners,
+        [
+            ("root-file".to_string(), 0, 0),
+            ("stranger".to_string(), 5, 6),
+            ("user-file".to_string(), 1000, 100)
+        ]
+    );
+    // Without a user namespace (root-owned upper) nothing moves.
+    assert_eq!(IdShift::of_upper(tmp.path()).unwrap(), IdShift::default());
 }
