@@ -306,6 +306,9 @@ pub struct Limits {
     pub default_memory: u64,
     pub default_cpus: f64,
     pub default_pids: i64,
+    /// Writable layer cap in bytes (`storage_size`) of a container whose spec sets none; 0: none.
+    #[serde(default)]
+    pub default_storage: u64,
     /// The largest frame the server reads.
     pub max_frame_bytes: u64,
     /// The server stops reading a terminal with this many bytes sent and not acknowledged…
@@ -323,8 +326,8 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// A server's defaults: 8 containers and 2 GiB per session; 256 MiB, 1 CPU and 128 pids per
-    /// container; frames up to 1 MiB; a 512 KiB flow-control window; a session ends 120 s after
+    /// A server's defaults: 8 containers and 2 GiB per session; 256 MiB, 1 CPU, 128 pids and a
+    /// 200 MiB writable layer per container; frames up to 1 MiB; a 512 KiB flow-control window; a session ends 120 s after
     /// its last connection, after 30 idle minutes, or after 4 hours.
     fn default() -> Limits {
         Limits {
@@ -333,6 +336,7 @@ impl Default for Limits {
             default_memory: 256 << 20,
             default_cpus: 1.0,
             default_pids: 128,
+            default_storage: 200 << 20,
             max_frame_bytes: 1 << 20,
             flow_high_bytes: 512 << 10,
             flow_low_bytes: 128 << 10,

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 /// docker's minimum memory limit (`--memory`): 6 MiB.
 pub const MIN_MEMORY: u64 = 6 * MemorySize::MIB;
+/// Smallest writable layer cap: 1 MiB.
+const MIN_STORAGE: u64 = 1 << 20;
 /// Largest memory limit accepted: 16 TiB.
 pub const MAX_MEMORY: u64 = 16 * MemorySize::TIB;
 /// Smallest CPU share (a 1 ms quota per 100 ms period).
@@ -62,6 +64,10 @@ pub struct ContainerSpec {
     /// Maximum number of tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
+    /// Size cap of the writable layer (docker's `--storage-opt size=`): past it, writes fail
+    /// with "No space left on device". What is written counts toward `memory` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_size: Option<MemorySize>,
     /// Namespace choices.
     #[serde(default)]
     pub namespaces: Namespaces,
@@ -256,6 +262,7 @@ impl ContainerSpec {
             memory: None,
             cpus: None,
             pids_limit: None,
+            storage_size: None,
             namespaces: Namespaces::default(),
             init: false,
             entrypoint: None,
@@ -408,6 +415,15 @@ impl ContainerSpec {
                     "memory_too_large",
                     "memory",
                     format!("{mem} is absurd: the maximum is 16t"),
+                ));
+            }
+        }
+        if let Some(size) = self.storage_size {
+            if size.bytes() < MIN_STORAGE || size.bytes() > MAX_MEMORY {
+                out.push(SpecError::new(
+                    "invalid_storage_size",
+                    "storage_size",
+                    format!("{size} is out of range: give a size from 1m to 16t"),
                 ));
             }
         }

@@ -370,6 +370,45 @@ fn device_nodes_reach_no_device() {
     t.assert_no_leaks();
 }
 
+#[test]
+fn the_device_cgroup_allows_only_the_default_devices() {
+    // The rules (docker's allow list) are in the container's device cgroup, and the kernel
+    // applies them: a host process placed in that cgroup (on the host's devtmpfs, where nodev
+    // does not help) may read /dev/null but not the host's disk. (cgroup v1 here; v2 attaches
+    // the same rules as an eBPF program, see cgroups/device_filter.rs.)
+    let t = Isolab::new(BIN);
+    t.ok(&["run", "-d", "--name", "dev", "busybox", "sleep", "100"]);
+    let dir = cgroup_dir("devices", &t.id_of("dev"));
+    let list = std::fs::read_to_string(dir.join("devices.list")).unwrap();
+    let rules: Vec<&str> = list.lines().collect();
+    assert!(!rules.contains(&"a *:* rwm"), "everything allowed: {list}");
+    for rule in ["c 1:3 rwm", "c 1:9 rwm", "c 136:* rwm", "c *:* m"] {
+        assert!(rules.contains(&rule), "{rule} missing: {list}");
+    }
+    // A block device root may open here (on this VM the disk itself is refused to everyone,
+    // so opening it would prove nothing): a loop device.
+    let opens = |path: &str| std::fs::File::open(path).is_ok();
+    let disk = (0..8)
+        .map(|n| format!("/dev/loop{n}"))
+        .find(|p| opens(p))
+        .expect("a loop device root can open on the host");
+    let procs = dir.join("cgroup.procs");
+    let script = format!(
+        "echo $$ > {} && exec 4</dev/null && echo null-ok && exec 3<{disk} && echo disk-opened",
+        procs.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(stdout(&out).contains("null-ok"), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("disk-opened") && stderr(&out).contains("Operation not permitted"),
+        "{disk} opened from the container's device cgroup: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    t.ok(&["rm", "dev"]);
+    t.assert_no_leaks();
+}
+
 // ---- Network ----------------------------------------------------------------------------------
 
 #[test]
@@ -1111,33 +1150,53 @@ async fn another_session_s_echo_stays_fast_while_one_session_abuses_the_host() {
 }
 
 #[test]
-fn a_disk_filler_writes_to_the_host_s_disk_and_is_freed_on_removal() {
-    // Issue 7 asks for a per-container cap on the writable layer; there is none yet, so a
-    // container can fill the file system of the data root. This test does not try (it would
-    // fill this host's disk): it writes 32 MiB and shows where they go and that removal frees
-    // them. When the cap exists, a test here should write past it and expect ENOSPC.
+fn a_disk_filler_stops_at_its_writable_layer_cap() {
+    // `--storage-opt size=` (a server applies `--default-storage`, 200m unless told): writing
+    // past it fails with ENOSPC, the host's disk sees none of it, and removal frees it.
     let t = Isolab::new(BIN);
-    eprintln!(
-        "no writable-layer size cap yet: a container can fill the file system of {}; this \
-         test only writes 32 MiB",
-        t.data_root.display()
+    let free = || {
+        nix::sys::statvfs::statvfs(&t.data_root)
+            .map(|s| s.blocks_available() * s.fragment_size())
+            .unwrap()
+    };
+    let before = free();
+    let out = attack(
+        &t,
+        &["--storage-opt", "size=16m", "-m", "64m"],
+        "dd if=/dev/zero of=/fill bs=1M count=64; echo dd=$?; df -k / | tail -1",
     );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(text.contains("dd=1"), "{text}");
+    // The host's free space moved by far less than the 16 MiB written (other tests write too).
+    assert!(
+        before.abs_diff(free()) < 12 << 20,
+        "{before} then {}",
+        free()
+    );
+    // A container that keeps it: the cap is a tmpfs over its layer folder, gone on removal.
     let id = detached(
         &t,
-        &[],
+        &["--storage-opt", "size=8m"],
         &[
             "sh",
             "-c",
-            "dd if=/dev/zero of=/fill bs=1M count=32 2>/dev/null; sleep 100",
+            "dd if=/dev/zero of=/fill bs=1M count=4 2>/dev/null; sleep 100",
         ],
     );
-    let fill = t.data_root.join("containers").join(&id).join("upper/fill");
-    eventually(
-        "32 MiB in the upper folder",
-        Duration::from_secs(10),
-        || std::fs::metadata(&fill).is_ok_and(|m| m.len() == 32 << 20),
+    let layer = t.data_root.join("containers").join(&id);
+    let fill = layer.join("upper/fill");
+    eventually("4 MiB in the upper folder", Duration::from_secs(10), || {
+        std::fs::metadata(&fill).is_ok_and(|m| m.len() == 4 << 20)
+    });
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.contains(&format!(" {} ", layer.display())) && l.contains(" - tmpfs ")),
+        "{mountinfo}"
     );
     t.ok(&["rm", &id]);
-    assert!(!fill.exists());
+    assert!(!layer.exists());
     t.assert_no_leaks();
 }

@@ -49,7 +49,7 @@ pub fn ps(rt: &Runtime) -> Result<ExitCode> {
     );
     for s in rt.list() {
         let status = match (s.status, s.init.filter(|p| p.is_alive())) {
-            (Status::Created, Some(p)) => format!("running (pid {})", p.pid),
+            (Status::Created | Status::Running, Some(p)) => format!("running (pid {})", p.pid),
             (Status::Creating, _) => "creating".to_string(),
             _ => "exited".to_string(),
         };

@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Most processes at once.
     #[arg(long)]
     pids_limit: Option<i64>,
+    /// Storage options, as docker's: `size=64m` caps the writable layer.
+    #[arg(long = "storage-opt", value_name = "size=SIZE", value_parser = parse_storage_opt)]
+    storage_opt: Option<MemorySize>,
     /// Environment variables, KEY=VALUE.
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
@@ -134,6 +137,7 @@ impl RunArgs {
             memory: self.memory,
             cpus: self.cpus,
             pids_limit: self.pids_limit,
+            storage_size: self.storage_opt,
             namespaces: ns,
             init: self.init,
             cap_add: self.cap_add.clone(),
@@ -317,4 +321,14 @@ pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
     oci::write_bundle(&args.bundle, &oci_spec)?;
     println!("{}", args.bundle.join("config.json").display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--storage-opt size=64m`: the only storage option isolab knows.
+fn parse_storage_opt(s: &str) -> Result<MemorySize, String> {
+    match s.split_once('=') {
+        Some(("size", size)) => size.parse::<MemorySize>().map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "{s:?}: the only storage option is size=SIZE (e.g. size=64m)"
+        )),
+    }
 }

@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// Pids limit of a container whose spec sets none.
     #[arg(long, default_value_t = 128)]
     default_pids: i64,
+    /// Writable layer cap of a container whose spec sets none (0: none). Below the default
+    /// memory, so that a full layer says "No space left on device" before the memory limit
+    /// (what is written counts toward both).
+    #[arg(long, default_value = "200m")]
+    default_storage: MemorySize,
     /// Seconds a session's containers outlive its last connection (a reload reattaches).
     #[arg(long, default_value_t = 120)]
     grace: u64,
@@ -67,6 +72,7 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         default_memory: args.default_memory.bytes(),
         default_cpus: args.default_cpus,
         default_pids: args.default_pids,
+        default_storage: args.default_storage.bytes(),
         grace_secs: args.grace,
         idle_secs: args.idle,
         max_lifetime_secs: args.lifetime,

@@ -49,6 +49,11 @@ pub fn teardown_with(
             Err(e) => problems.push(format!("unmount {}: {e}", point.display())),
         }
     }
+    // The writable layer's size cap (a tmpfs over its folder), if it has one.
+    match umount2(paths.layer(id).as_path(), MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(e) => problems.push(format!("unmount {}: {e}", paths.layer(id).display())),
+    }
     // Its network: DEL releases the address and the port mappings (the namespace, and the veth
     // end in it, went with the processes). The record goes with the folder below.
     if let Some(att) = super::cni::Attachment::load(&paths.container(id)) {
@@ -145,6 +150,14 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
         if let Some(rest) = line
             .split(',')
             .find_map(|o| o.strip_prefix(layers.as_str()))
+        {
+            candidates.extend(rest.split('/').next().map(str::to_string));
+        }
+        // A size cap's tmpfs mounted on a writable layer's folder.
+        if let Some(rest) = line
+            .split_whitespace()
+            .nth(4)
+            .and_then(|point| point.strip_prefix(&layers["upperdir=".len()..]))
         {
             candidates.extend(rest.split('/').next().map(str::to_string));
         }

@@ -265,6 +265,8 @@ impl Runtime {
             init: None,
             lower: image.layers.clone(),
             detached: false,
+            bundle: None,
+            exit_code: None,
         };
         st.save(&self.paths)
             .map_err(RuntimeError::io("write state.json"))?;
@@ -288,6 +290,9 @@ impl Runtime {
             None
         } else {
             let layer = self.paths.layer(id);
+            if let Some(size) = spec.storage_size {
+                mount_storage_cap(&layer, size.bytes())?;
+            }
             // overlayfs takes the top layer first.
             let layers = RootfsLayers {
                 lower: image.layers.iter().rev().cloned().collect(),
@@ -295,6 +300,7 @@ impl Runtime {
                 work: layer.join("work"),
                 target: self.paths.rootfs(id),
                 keep_upper: opts.keep_upper.clone(),
+                overlay: true,
             };
             for d in [&layers.upper, &layers.work, &layers.target] {
                 std::fs::create_dir_all(d).map_err(RuntimeError::io("make the writable layer"))?;
@@ -313,6 +319,7 @@ impl Runtime {
             },
             reaper: namespace_is_new(oci_spec, LinuxNamespaceType::Pid) && spec.init,
             paths: self.paths.clone(),
+            oci_start_fifo: None,
         };
         Ok((st, cfg))
     }
@@ -547,6 +554,47 @@ fn resources(spec: &Spec) -> Resources {
         cpu_quota_us: cpu.and_then(|c| c.quota()),
         cpu_period_us: cpu.and_then(|c| c.period()),
         pids_max: r.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
+        devices: r
+            .and_then(|r| r.devices().as_ref())
+            .map(|list| list.iter().map(device_rule).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The writable layer's folder as a tmpfs of `bytes` (`--storage-opt size=`): writes past it
+/// fail with ENOSPC instead of filling the host's disk. tmpfs pages are charged to the memory
+/// cgroup of the process that writes them, so they count toward the container's memory too.
+/// (A file system with project quotas, as docker uses on xfs, would keep them apart: not here.)
+fn mount_storage_cap(dir: &std::path::Path, bytes: u64) -> Result<(), RuntimeError> {
+    use nix::mount::{mount, MsFlags};
+    std::fs::create_dir_all(dir).map_err(RuntimeError::io("make the writable layer"))?;
+    let data = format!("size={bytes},mode=0755");
+    mount(
+        Some("isolab-layer"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NODEV | MsFlags::MS_NOSUID,
+        Some(data.as_str()),
+    )
+    .map_err(|e| RuntimeError::io("mount the writable layer's size cap")(e.into()))
+}
+
+/// An OCI device cgroup entry as a [`cgroups::DeviceRule`].
+fn device_rule(d: &oci_spec::runtime::LinuxDeviceCgroup) -> cgroups::DeviceRule {
+    use oci_spec::runtime::LinuxDeviceType;
+    cgroups::DeviceRule {
+        allow: d.allow(),
+        kind: match d.typ() {
+            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => Some('c'),
+            Some(LinuxDeviceType::B) => Some('b'),
+            _ => None,
+        },
+        major: d.major().and_then(|m| u32::try_from(m).ok()),
+        minor: d.minor().and_then(|m| u32::try_from(m).ok()),
+        access: ["r", "w", "m"]
+            .into_iter()
+            .filter(|a| d.access().as_deref().unwrap_or("rwm").contains(a))
+            .collect(),
     }
 }
 

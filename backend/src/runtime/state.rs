@@ -36,6 +36,9 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Ended, its state kept for `isolab oci state` until `oci delete` (OCI containers only;
+    /// others are removed when they end).
+    Stopped,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +66,12 @@ pub struct ContainerState {
     /// Left to run on its own (`run -d`): its creator's exit is not its end.
     #[serde(default)]
     pub detached: bool,
+    /// The OCI bundle it was made from (`isolab oci create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<std::path::PathBuf>,
+    /// How its command ended, once [`Status::Stopped`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 impl ContainerState {
@@ -85,6 +94,11 @@ impl ContainerState {
     /// Someone is still in charge of this container: its monitor, or while it is being created,
     /// its launcher.
     pub fn is_owned(&self) -> bool {
+        // A stopped OCI container has no process left, only its state, which `oci delete`
+        // removes (as runc's): gc leaves it.
+        if self.status == Status::Stopped {
+            return true;
+        }
         match self.monitor {
             Some(m) => m.is_alive(),
             None => self.launcher.is_some_and(|l| l.is_alive()),
@@ -217,6 +231,8 @@ mod tests {
             uid_base: None,
             lower: Vec::new(),
             detached: false,
+            bundle: None,
+            exit_code: None,
         };
         s.save(&p).unwrap();
         assert!(ContainerState::load(&p, "abc").unwrap().is_owned());

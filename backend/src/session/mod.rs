@@ -486,6 +486,11 @@ impl Session {
         spec.memory = spec.memory.or(Some(MemorySize(limits.default_memory)));
         spec.cpus = spec.cpus.or(Some(limits.default_cpus));
         spec.pids_limit = spec.pids_limit.or(Some(limits.default_pids));
+        if limits.default_storage > 0 {
+            spec.storage_size = spec
+                .storage_size
+                .or(Some(MemorySize(limits.default_storage)));
+        }
         let used: u64 = self.granted.values().sum();
         let wanted = spec.memory.map_or(0, |m| m.bytes());
         if used + wanted > limits.max_session_memory {

@@ -85,6 +85,7 @@ fn real_host_v1() {
         cpu_quota_us: Some(20_000),
         cpu_period_us: Some(100_000),
         pids_max: Some(16),
+        devices: Vec::new(),
     };
     mgr.create(&id, &res).unwrap();
     assert!(matches!(

@@ -5,6 +5,7 @@
 //! [`detect`] picks the backend for the running host; [`new_v1`] and [`new_v2`] build one
 //! against any folder (tests use fake cgroupfs trees in a tempdir).
 
+pub mod device_filter;
 #[cfg(test)]
 mod host_tests;
 mod stats;
@@ -30,8 +31,8 @@ pub const PARENT: &str = "isolab";
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
 /// How long [`CgroupManager::kill_all`] waits for a cgroup to empty.
 pub const KILL_TIMEOUT: Duration = Duration::from_secs(5);
-/// v1 controllers whose hierarchies hold a container (freezer only when mounted).
-pub const V1_CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "freezer"];
+/// v1 controllers whose hierarchies hold a container (freezer and devices only when mounted).
+pub const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "freezer", "devices"];
 
 /// Which cgroup API the host offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +52,39 @@ pub struct Resources {
     pub cpu_period_us: Option<u64>,
     /// Maximum number of tasks; negative means unlimited.
     pub pids_max: Option<i64>,
+    /// The device rules (`linux.resources.devices`), in order: a later rule overrides an
+    /// earlier one for the devices both match. Empty: the device controller is left alone.
+    pub devices: Vec<DeviceRule>,
+}
+
+/// One device cgroup rule, as the OCI spec's `linux.resources.devices[]` says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// Allow (true) or deny.
+    pub allow: bool,
+    /// `'c'` (character), `'b'` (block), or None for every kind (`a`).
+    pub kind: Option<char>,
+    /// Major number; None matches any (`*`).
+    pub major: Option<u32>,
+    /// Minor number; None matches any (`*`).
+    pub minor: Option<u32>,
+    /// Some of `r` (read), `w` (write), `m` (mknod), in that order.
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// The rule in the cgroup v1 syntax (`c 1:3 rwm`, `a *:* rwm`), for `devices.allow` or
+    /// `devices.deny`.
+    pub fn v1_line(&self) -> String {
+        let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.kind.unwrap_or('a'),
+            num(self.major),
+            num(self.minor),
+            self.access
+        )
+    }
 }
 
 /// Errors of the cgroup layer.
@@ -75,6 +109,8 @@ pub enum CgroupError {
     },
     #[error("parse {path}: unexpected {value:?}")]
     Parse { path: PathBuf, value: String },
+    #[error("device rules: {0}")]
+    Devices(#[from] device_filter::DeviceFilterError),
     #[error("kill pid {pid}: {source}")]
     Kill {
         pid: i32,

@@ -1,5 +1,5 @@
 //! Legacy (v1) backend, hybrid hosts included: a container is `<mount>/isolab/<id>` in each
-//! hierarchy holding memory, cpu, cpuacct, pids and (when mounted) freezer. Comounted
+//! hierarchy holding memory, cpu, cpuacct, pids and (when mounted) freezer and devices. Comounted
 //! controllers (`cpu,cpuacct`) share one hierarchy and are handled once.
 
 use std::collections::BTreeMap;
@@ -96,6 +96,18 @@ impl V1Manager {
         if let Some(max) = res.pids_max {
             let dir = self.need("pids")?.join(PARENT).join(id);
             write_file(&dir.join("pids.max"), &limit_value(max))?;
+        }
+        if !res.devices.is_empty() {
+            // In order: the list starts with "deny all", which empties the allow list.
+            let dir = self.need("devices")?.join(PARENT).join(id);
+            for rule in &res.devices {
+                let file = if rule.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write_file(&dir.join(file), &rule.v1_line())?;
+            }
         }
         Ok(())
     }
@@ -333,6 +345,7 @@ mod tests {
             cpu_quota_us: Some(25_000),
             cpu_period_us: Some(50_000),
             pids_max: Some(16),
+            devices: Vec::new(),
         };
         m.create("c1", &res).unwrap();
         let dir = |c: &str| r.join(c).join("isolab/c1");

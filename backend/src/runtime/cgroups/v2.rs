@@ -67,6 +67,10 @@ impl V2Manager {
             need_controller(dir, "pids")?;
             write_file(&dir.join("pids.max"), &limit_value(max))?;
         }
+        if !res.devices.is_empty() {
+            // No devices.* files on v2: the rules are an eBPF program on the cgroup.
+            super::device_filter::attach(dir, &res.devices)?;
+        }
         Ok(())
     }
 
@@ -244,6 +248,7 @@ mod tests {
             cpu_quota_us: Some(50_000),
             cpu_period_us: None,
             pids_max: Some(100),
+            devices: Vec::new(),
         };
         m.create("abc1", &res).unwrap();
         assert_eq!(

@@ -23,11 +23,17 @@ use super::watch::Watch;
 use super::{container, Step};
 use super::{idmap, namespaces};
 use crate::runtime::channel::Channel;
+use crate::runtime::state::{ContainerState, Status};
 use crate::runtime::{cgroups, cleanup, sys};
 
 /// `isolab init` for a new container. Returns the helper's exit code.
 pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> i32 {
-    let rootfs = cfg.rootfs.as_ref().map(|l| l.target.as_path());
+    // Our overlay's mount point (an OCI bundle's own rootfs is never unmounted by us).
+    let rootfs = cfg
+        .rootfs
+        .as_ref()
+        .filter(|l| l.overlay)
+        .map(|l| l.target.as_path());
     let result = launch_container(&launcher, &cfg, stdio);
     // Only teardown needs the cgroup manager: find it once the container is on its way.
     let cg = match cgroups::detect_at(&cfg.paths.cgroup_root) {
@@ -54,6 +60,19 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
         }
     };
     let mut watch = Watch::new(launcher, stage, child);
+    if let Some(path) = &cfg.oci_start_fifo {
+        // Read-write: the FIFO never reports a hang-up, only a byte from `oci start`.
+        match fs::OpenOptions::new().read(true).write(true).open(path) {
+            Ok(fifo) => {
+                let (paths, id) = (cfg.paths.clone(), cfg.id.clone());
+                watch = watch.with_start_fifo(
+                    fifo,
+                    Box::new(move || set_status(&paths, &id, Status::Running, None)),
+                );
+            }
+            Err(e) => tracing::warn!("open {}: {e}", path.display()),
+        }
+    }
     let waited = watch.run(|| {
         let _ = cg.kill_all(&cfg.id);
     });
@@ -69,9 +88,29 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
     if let Some(layers) = cfg.rootfs.as_ref().filter(|l| l.keep_upper.is_some()) {
         keep_upper(&cfg.id, cg.as_ref(), layers);
     }
-    cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
+    if cfg.oci_start_fifo.is_some() {
+        // An OCI container stays, stopped, until `oci delete`: its processes and cgroup go
+        // now, its state (and name) then.
+        let _ = cg.kill_all(&cfg.id);
+        let _ = cg.remove(&cfg.id);
+        let _ = cg.remove_parent_if_empty();
+        set_status(&cfg.paths, &cfg.id, Status::Stopped, Some(status.code));
+    } else {
+        cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
+    }
     watch.finish(status);
     0
+}
+
+/// Record a new status in the container's state (best effort: the state folder may be gone).
+fn set_status(paths: &crate::runtime::Paths, id: &str, status: Status, code: Option<i32>) {
+    if let Ok(mut st) = ContainerState::load(paths, id) {
+        st.status = status;
+        if code.is_some() {
+            st.exit_code = code;
+        }
+        let _ = st.save(paths);
+    }
 }
 
 /// Move the upper folder out of the way of teardown: every process stopped, the overlay
@@ -106,7 +145,7 @@ fn launch_container(
     //    still the host's root.
     let joined_user = plan.joined(LinuxNamespaceType::User);
     let mut root = None;
-    if let Some(layers) = &cfg.rootfs {
+    if let Some(layers) = cfg.rootfs.as_ref().filter(|l| l.overlay) {
         let owner = match namespaces::join_path(&cfg.spec, LinuxNamespaceType::User) {
             Some(path) if joined_user.is_some() => Some(namespaces::root_ids_of(&path)),
             _ => new_user.then(|| root_ids(&cfg.spec)),
@@ -123,7 +162,7 @@ fn launch_container(
     if let Some(layers) = cfg
         .rootfs
         .as_ref()
-        .filter(|_| !new_user && joined_user.is_none())
+        .filter(|l| l.overlay && !new_user && joined_user.is_none())
     {
         let lower = layers
             .lower
@@ -192,7 +231,7 @@ fn launch_container(
         join_cgroup(&open_procs(&cfg.cgroup_procs)?, child)?;
         if new_user {
             write_id_maps(child, &cfg.spec)?;
-            if let Some(layers) = &cfg.rootfs {
+            if let Some(layers) = cfg.rootfs.as_ref().filter(|l| l.overlay) {
                 let userns = File::open(format!("/proc/{child}/ns/user"))
                     .step("open the container's user namespace")?;
                 root = Some(idmap::overlay(layers, &userns)?);

@@ -104,6 +104,14 @@ pub struct RootfsLayers {
     /// removed (a build keeps each RUN's changes this way, to make a layer of them).
     #[serde(default)]
     pub keep_upper: Option<PathBuf>,
+    /// False: no overlay; `target` is a root folder used as it is (an OCI bundle's `rootfs`,
+    /// `isolab oci`), bound onto itself inside and never unmounted or removed by us.
+    #[serde(default = "yes")]
+    pub overlay: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,6 +127,10 @@ pub struct CreateConfig {
     /// Run a minimal init as PID 1 that reaps zombies and forwards signals.
     pub reaper: bool,
     pub paths: super::super::Paths,
+    /// `isolab oci`: a FIFO whose first byte starts the container (from `oci start`); its
+    /// state is kept, as stopped, when it ends, until `oci delete`.
+    #[serde(default)]
+    pub oci_start_fifo: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -20,6 +20,10 @@ pub(super) struct Watch {
     /// The stage channel while `Start` is pending or its outcome unknown.
     stage: Option<Channel>,
     child: Pid,
+    /// A FIFO whose first byte also means `Start` (`isolab oci start`, from another process).
+    start_fifo: Option<std::fs::File>,
+    /// Called once the command has been exec'd.
+    on_running: Option<Box<dyn Fn()>>,
 }
 
 impl Watch {
@@ -30,7 +34,21 @@ impl Watch {
             detached: false,
             stage: Some(stage),
             child,
+            start_fifo: None,
+            on_running: None,
         }
+    }
+
+    /// Also take `Start` from `fifo` (opened read-write, so that it never reports a hang-up),
+    /// and call `on_running` once the command runs.
+    pub(super) fn with_start_fifo(
+        mut self,
+        fifo: std::fs::File,
+        on_running: Box<dyn Fn()>,
+    ) -> Self {
+        self.start_fifo = Some(fifo);
+        self.on_running = Some(on_running);
+        self
     }
 
     /// Run until the child exits; `abandon` ends the container when the launcher goes away
@@ -55,6 +73,13 @@ impl Watch {
                 }
                 _ => None,
             };
+            let fifo_at = match (&self.start_fifo, start_sent) {
+                (Some(fifo), false) => {
+                    fds.push(PollFd::new(fifo.as_fd(), PollFlags::POLLIN));
+                    Some(fds.len() - 1)
+                }
+                _ => None,
+            };
             match poll(&mut fds, PollTimeout::NONE) {
                 Err(nix::Error::EINTR) => continue,
                 Err(_) => return wait_blocking(self.child),
@@ -66,7 +91,18 @@ impl Watch {
             };
             let (launcher_ready, stage_ready, child_done) =
                 (ready(launcher_at), ready(stage_at), ready(Some(0)));
+            let fifo_ready = ready(fifo_at);
             drop(fds);
+            if fifo_ready {
+                if let Some(fifo) = self.start_fifo.take() {
+                    let mut byte = [0u8; 1];
+                    let _ = std::io::Read::read(&mut &fifo, &mut byte);
+                    start_sent = true;
+                    if let Some(stage) = &self.stage {
+                        let _ = stage.send(&StageMsg::Start);
+                    }
+                }
+            }
             if stage_ready {
                 let stage = self.stage.take().expect("polled stage");
                 match stage.recv::<StageMsg>() {
@@ -75,13 +111,19 @@ impl Watch {
                         let _ = kill(self.child, Signal::SIGKILL);
                     }
                     // EOF: the last holder of the stage's end has exec'd the command.
-                    _ => self.send(&FromInit::Started),
+                    _ => {
+                        self.send(&FromInit::Started);
+                        if let Some(hook) = &self.on_running {
+                            hook();
+                        }
+                    }
                 }
             }
             if launcher_ready {
                 match self.launcher.recv::<ToInit>() {
                     Ok(Some(ToInit::Start)) if !start_sent => {
                         start_sent = true;
+                        self.start_fifo = None;
                         if let Some(stage) = &self.stage {
                             let _ = stage.send(&StageMsg::Start);
                         }
