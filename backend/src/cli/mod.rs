@@ -5,6 +5,7 @@ mod build;
 mod image;
 mod manage;
 mod net;
+mod oci;
 mod remote;
 mod run;
 mod serve;
@@ -83,6 +84,8 @@ enum Command {
     Net(net::NetCommand),
     /// Write the OCI bundle (`config.json`) a run would use, without running it, like `runc spec`.
     Spec(run::SpecArgs),
+    /// An OCI runtime with runc's commands: create, start, state, kill, delete, run.
+    Oci(oci::OciArgs),
 }
 
 impl Cli {
@@ -161,5 +164,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Image(cmd) => image::run(&rt()?, cmd),
         Command::Net(cmd) => net::run(&rt()?, cmd),
         Command::Spec(args) => run::spec(&rt()?, args),
+        Command::Oci(args) => oci::main(&mut rt()?, args),
     }
 }

@@ -193,7 +193,9 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
 /// Is someone (possibly a run with another state root) still in charge of `id`?
 fn in_charge(paths: &Paths, id: &str, cgroups: &dyn CgroupManager) -> bool {
     if let Ok(s) = ContainerState::load(paths, id) {
-        return s.is_owned();
+        // A stopped OCI container has no process left, only its state, which `oci delete`
+        // removes (as runc's).
+        return s.is_owned() || s.status == state::Status::Stopped;
     }
     // Known only from a host-wide scan (its cgroup, its layer, its overlay): it may belong to
     // another state root, or be a create still writing its state. Leave it while any process

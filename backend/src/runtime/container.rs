@@ -60,7 +60,7 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    pub(super) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let what = what.into();
         move |source| RuntimeError::Io { what, source }
     }
@@ -464,6 +464,11 @@ impl Container {
         Ok(())
     }
 
+    /// Host pid of the container's monitor (its init helper).
+    pub fn init_pid(&self) -> i32 {
+        self.init.pid()
+    }
+
     pub fn resize(&self, rows: u16, cols: u16) -> Result<(), RuntimeError> {
         if let Some(pty) = &self.pty {
             sys::set_winsize(pty.as_raw_fd(), rows, cols)
@@ -543,7 +548,7 @@ fn namespace_is_new(spec: &Spec, kind: LinuxNamespaceType) -> bool {
 }
 
 /// The cgroup limits the spec asks for.
-fn resources(spec: &Spec) -> Resources {
+pub(super) fn resources(spec: &Spec) -> Resources {
     let r = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     let memory = r.and_then(|r| r.memory().as_ref());
     let cpu = r.and_then(|r| r.cpu().as_ref());

@@ -16,6 +16,7 @@ pub mod image;
 pub mod init;
 pub mod launcher;
 pub mod layer;
+pub mod oci;
 pub mod pty;
 pub mod seccomp;
 pub mod spec;

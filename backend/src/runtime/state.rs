@@ -94,11 +94,6 @@ impl ContainerState {
     /// Someone is still in charge of this container: its monitor, or while it is being created,
     /// its launcher.
     pub fn is_owned(&self) -> bool {
-        // A stopped OCI container has no process left, only its state, which `oci delete`
-        // removes (as runc's): gc leaves it.
-        if self.status == Status::Stopped {
-            return true;
-        }
         match self.monitor {
             Some(m) => m.is_alive(),
             None => self.launcher.is_some_and(|l| l.is_alive()),
