@@ -7,7 +7,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use isolab_shared::spec::{ContainerSpec, NsMode, SpecError};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -248,25 +248,17 @@ impl Runtime {
         std::fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
         let st = ContainerState {
             uid_base,
-            id: id.to_string(),
-            name: spec.name.clone(),
-            image: spec.image.clone(),
-            command: oci_spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.args().clone())
-                .unwrap_or_default(),
-            created: SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            status: Status::Creating,
-            launcher: ProcRef::of(std::process::id() as i32),
-            monitor: None,
-            init: None,
             lower: image.layers.clone(),
-            detached: false,
-            bundle: None,
-            exit_code: None,
+            ..ContainerState::creating(
+                id,
+                spec.name.clone(),
+                spec.image.clone(),
+                oci_spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.args().clone())
+                    .unwrap_or_default(),
+            )
         };
         st.save(&self.paths)
             .map_err(RuntimeError::io("write state.json"))?;

@@ -13,7 +13,6 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Serialize;
@@ -83,22 +82,13 @@ impl Runtime {
         fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
         let made = (|| {
             let st = ContainerState {
-                id: id.clone(),
-                name: Some(name.to_string()),
-                image: format!("bundle:{}", bundle.display()),
-                command: process.args().clone().unwrap_or_default(),
-                created: SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                status: Status::Creating,
-                launcher: ProcRef::of(std::process::id() as i32),
-                monitor: None,
-                init: None,
-                uid_base: None,
-                lower: Vec::new(),
-                detached: false,
                 bundle: Some(bundle.clone()),
-                exit_code: None,
+                ..ContainerState::creating(
+                    &id,
+                    Some(name.to_string()),
+                    format!("bundle:{}", bundle.display()),
+                    process.args().clone().unwrap_or_default(),
+                )
             };
             st.save(&self.paths)
                 .map_err(RuntimeError::io("write state.json"))?;

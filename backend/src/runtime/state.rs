@@ -75,6 +75,29 @@ pub struct ContainerState {
 }
 
 impl ContainerState {
+    /// The state of a container being created now by this process: no monitor or process
+    /// yet, nothing else known.
+    pub fn creating(id: &str, name: Option<String>, image: String, command: Vec<String>) -> Self {
+        ContainerState {
+            id: id.to_string(),
+            name,
+            image,
+            command,
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            status: Status::Creating,
+            launcher: ProcRef::of(std::process::id() as i32),
+            monitor: None,
+            init: None,
+            uid_base: None,
+            lower: Vec::new(),
+            detached: false,
+            bundle: None,
+            exit_code: None,
+        }
+    }
+
     pub fn load(paths: &Paths, id: &str) -> io::Result<ContainerState> {
         let text = fs::read_to_string(paths.container(id).join("state.json"))?;
         serde_json::from_str(&text).map_err(io::Error::other)
