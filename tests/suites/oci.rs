@@ -236,3 +236,46 @@ fn a_terminal_goes_to_the_console_socket() {
     assert!(oci(&t, b.path(), &["delete", "-f", "t1"]).status.success());
     t.assert_no_leaks();
 }
+
+#[test]
+fn a_bundle_made_by_runc_spec_runs() {
+    // `runc spec` writes a terminal, a read-only root, "deny all" devices (runc adds its
+    // defaults), ambient capabilities without inheritable ones, no user namespace: isolab
+    // runs it as runc would. (runc is installed by `cargo xtask setup` as a benchmark peer; it
+    // only writes the file here.)
+    let t = Isolab::new(BIN);
+    let b = bundle(&t, &[], &["true"]);
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    let made = std::process::Command::new("runc")
+        .arg("spec")
+        .current_dir(b.path())
+        .status()
+        .expect("runc (cargo xtask setup installs it)");
+    assert!(made.success());
+    let path = b.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(config["process"]["terminal"], true, "runc spec's default");
+    config["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        "echo pid=$$; hostname; id -u; touch /x || exit 3"
+    ]);
+    std::fs::write(&path, config.to_string()).unwrap();
+    let out = t
+        .cmd(&[
+            "oci",
+            "run",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            "from-runc-spec",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out).replace('\r', "");
+    assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
+    assert!(text.contains("pid=1\nrunc\n0\n"), "{text}");
+    assert!(text.contains("Read-only file system"), "{text}");
+    t.assert_no_leaks();
+}

@@ -54,7 +54,8 @@ enum OciCommand {
         #[arg(short = 'f', long)]
         force: bool,
     },
-    /// Create and start a container, and wait for its end (then delete it), unless `--detach`.
+    /// Create and start a container, and wait for its end (then delete it), unless `--detach`;
+    /// a terminal without `--console-socket` is relayed to our own stdin and stdout.
     Run(RunArgs),
 }
 
@@ -122,8 +123,14 @@ pub fn main(rt: &mut Runtime, args: OciArgs) -> Result<ExitCode> {
         }
         OciCommand::Run(a) => {
             let mask = block_forwarded();
-            let mut container = create(rt, &a.create)?;
-            container.start()?;
+            // Attached with a terminal and no console socket, as `runc run` in a shell: the pty
+            // is relayed to our own stdin and stdout.
+            let relay = !a.detach && a.create.console_socket.is_none();
+            let mut container = create_with(rt, &a.create, relay)?;
+            if let Err(e) = container.start() {
+                let _ = rt.oci_delete(&a.create.id, true);
+                return Err(e.into());
+            }
             if a.detach {
                 container.detach(&rt.paths)?;
                 return Ok(ExitCode::SUCCESS);
@@ -138,6 +145,16 @@ pub fn main(rt: &mut Runtime, args: OciArgs) -> Result<ExitCode> {
 /// `create`, shared by `create` and `run`: the container set up, its pid written, its pty
 /// (with a terminal) sent to the console socket.
 fn create(rt: &Runtime, a: &CreateArgs) -> Result<crate::runtime::container::Container> {
+    create_with(rt, a, false)
+}
+
+/// [`create`]; with `relay_terminal`, a terminal needs no console socket: the caller relays
+/// the pty itself (`run` attached).
+fn create_with(
+    rt: &Runtime,
+    a: &CreateArgs,
+    relay_terminal: bool,
+) -> Result<crate::runtime::container::Container> {
     let config = a.bundle.join("config.json");
     let text =
         std::fs::read_to_string(&config).with_context(|| format!("read {}", config.display()))?;
@@ -145,7 +162,7 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Result<crate::runtime::container::Con
         .ok()
         .and_then(|v| v["process"]["terminal"].as_bool())
         .unwrap_or(false);
-    if terminal && a.console_socket.is_none() {
+    if terminal && a.console_socket.is_none() && !relay_terminal {
         bail!("process.terminal is true: give --console-socket (as runc needs)");
     }
     let stdio = match terminal {
@@ -159,8 +176,10 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Result<crate::runtime::container::Con
         std::fs::write(path, container.pid.to_string())
             .with_context(|| format!("write {}", path.display()))?;
     }
-    if let (Some(socket), Some(master)) = (&a.console_socket, container.pty.take()) {
-        send_console(socket, &master)?;
+    if let Some(socket) = &a.console_socket {
+        if let Some(master) = container.pty.take() {
+            send_console(socket, &master)?;
+        }
     }
     Ok(container)
 }

@@ -577,7 +577,7 @@ fn mount_storage_cap(dir: &std::path::Path, bytes: u64) -> Result<(), RuntimeErr
 }
 
 /// An OCI device cgroup entry as a [`cgroups::DeviceRule`].
-fn device_rule(d: &oci_spec::runtime::LinuxDeviceCgroup) -> cgroups::DeviceRule {
+pub(super) fn device_rule(d: &oci_spec::runtime::LinuxDeviceCgroup) -> cgroups::DeviceRule {
     use oci_spec::runtime::LinuxDeviceType;
     cgroups::DeviceRule {
         allow: d.allow(),

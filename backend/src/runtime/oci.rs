@@ -96,7 +96,14 @@ impl Runtime {
             let fifo = dir.join(START_FIFO);
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                 .map_err(|e| RuntimeError::io("make the start FIFO")(e.into()))?;
-            self.cgroups.create(&id, &resources(&spec))?;
+            // As runc does: the spec's device rules, then the default devices allowed after
+            // them (a `runc spec` bundle says only "deny all" and relies on that).
+            let mut res = resources(&spec);
+            let mut allowed = crate::runtime::spec::default_device_rules();
+            allowed.retain(|r| r.allow());
+            res.devices
+                .extend(allowed.iter().map(super::container::device_rule));
+            self.cgroups.create(&id, &res)?;
             let cfg = CreateConfig {
                 id: id.clone(),
                 spec: spec.clone(),

@@ -27,7 +27,8 @@ use oci_spec::runtime::{
 };
 
 pub use base::{
-    base_spec, default_capabilities, default_masked_paths, default_mounts, DEFAULT_PATH,
+    base_spec, default_capabilities, default_device_rules, default_devices, default_masked_paths,
+    default_mounts, DEFAULT_PATH,
 };
 
 /// Size of the uid/gid range mapped into a private user namespace.

@@ -290,8 +290,14 @@ fn set_user_and_caps(process: &Process) -> Result<(), Failure> {
         .step("set permitted capabilities")?;
     caps::set(None, CapSet::Inheritable, &cap_set(caps.inheritable())?)
         .step("set inheritable capabilities")?;
+    // The kernel keeps an ambient capability only while it is permitted and inheritable;
+    // others are skipped, as runc skips them (`runc spec` lists ambient capabilities and no
+    // inheritable ones since CVE-2022-29162).
+    let (permitted, inheritable) = (cap_set(caps.permitted())?, cap_set(caps.inheritable())?);
     for cap in cap_set(caps.ambient())? {
-        caps::raise(None, CapSet::Ambient, cap).step("raise ambient capability")?;
+        if permitted.contains(&cap) && inheritable.contains(&cap) {
+            caps::raise(None, CapSet::Ambient, cap).step("raise ambient capability")?;
+        }
     }
     Ok(())
 }

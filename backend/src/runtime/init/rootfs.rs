@@ -61,8 +61,21 @@ pub fn setup(
     for m in cfg.spec.mounts().iter().flatten() {
         mount_entry(root, m, cfg)?;
     }
-    let devices = cfg.spec.linux().as_ref().and_then(|l| l.devices().as_ref());
-    create_devices(root, devices.map_or(&[][..], |d| d.as_slice()))?;
+    // runc's default devices always, then the spec's own (a bundle from `runc spec` lists
+    // none and relies on them).
+    let mut devices = crate::runtime::spec::default_devices();
+    for d in cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        devices.retain(|have| have.path() != d.path());
+        devices.push(d.clone());
+    }
+    create_devices(root, &devices)?;
     for (target, link) in DEV_LINKS {
         let path = root.join("dev").join(link);
         if !path.exists() {
