@@ -756,3 +756,51 @@ fn proc_inside_is_nosuid_nodev_noexec() {
     }
     t.assert_no_leaks();
 }
+
+#[test]
+fn stop_sends_sigterm_then_kills_through_the_cgroup() {
+    let t = Isolab::new(BIN);
+    // A command that ends on SIGTERM ends at once.
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    let started = Instant::now();
+    t.ok(&["stop", "polite"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // One that ignores it (and a child that inherits that) is killed after the timeout,
+    // every process of its cgroup.
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 1000 & sleep 1000",
+    ]);
+    let cg = cgroup_dir("pids", &t.id_of("stubborn"));
+    eventually("both processes", Duration::from_secs(5), || {
+        std::fs::read_to_string(cg.join("cgroup.procs")).is_ok_and(|p| p.lines().count() >= 2)
+    });
+    let started = Instant::now();
+    t.ok(&["stop", "-t", "1", "stubborn"]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited for SIGTERM first"
+    );
+    assert!(!cg.exists(), "its cgroup is gone");
+    assert!(!t.run(&["inspect", "stubborn"]).status.success());
+    t.assert_no_leaks();
+}

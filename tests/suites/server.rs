@@ -304,6 +304,17 @@ async fn closing_the_connection_or_stopping_the_server_removes_containers() {
     t.assert_no_leaks();
     let mut c = Client::connect(&server.url()).await;
     create(&mut c, shell("stopped")).await;
+    // One that ignores SIGTERM goes too: the server kills through the cgroup.
+    let mut stubborn = ContainerSpec::new(
+        "busybox",
+        vec!["sh".into(), "-c".into(), "trap '' TERM; sleep 1000".into()],
+    );
+    stubborn.name = Some("stubborn".into());
+    let msg = ClientMsg::Create {
+        reference: Some(2),
+        spec: Box::new(stubborn),
+    };
+    create(&mut c, msg).await;
     let status = server.stop();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
     t.assert_no_leaks();

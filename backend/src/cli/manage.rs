@@ -98,6 +98,24 @@ pub fn rm(rt: &Runtime, names: &[String]) -> Result<ExitCode> {
     Ok(code)
 }
 
+pub fn stop(rt: &Runtime, secs: u64, names: &[String]) -> Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for name in names {
+        let timeout = std::time::Duration::from_secs(secs);
+        match rt
+            .stop(name, timeout)
+            .with_context(|| format!("stop {name}"))
+        {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("isolab: {}", super::describe(&e));
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
 pub fn gc(rt: &Runtime) -> Result<ExitCode> {
     let report = rt.gc();
     for id in &report.removed {

@@ -69,8 +69,19 @@ enum Command {
     Diff { container: String },
     /// Build an image from a Dockerfile: each RUN is a layer.
     Build(build::BuildArgs),
-    /// Kill and remove containers.
+    /// Kill and remove containers (`-f` is accepted: a running one is always removed).
     Rm {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop containers as docker does: SIGTERM, then after `--time` seconds SIGKILL to every
+    /// process of the container (through its cgroup, so one that ignores SIGTERM ends too).
+    Stop {
+        /// Seconds to wait after SIGTERM.
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -159,7 +170,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Inspect { container } => manage::inspect(&rt()?, &container),
         Command::Diff { container } => manage::diff(&rt()?, &container),
         Command::Build(args) => build::run(&rt()?, args),
-        Command::Rm { names } => manage::rm(&rt()?, &names),
+        Command::Rm { names, .. } => manage::rm(&rt()?, &names),
+        Command::Stop { time, names } => manage::stop(&rt()?, time, &names),
         Command::Gc => manage::gc(&rt()?),
         Command::Image(cmd) => image::run(&rt()?, cmd),
         Command::Net(cmd) => net::run(&rt()?, cmd),

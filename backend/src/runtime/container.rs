@@ -375,6 +375,28 @@ impl Runtime {
         }
     }
 
+    /// Stop a container as `docker stop` does: SIGTERM to its first process, up to `timeout` for
+    /// it to end (its monitor then removes it), then [`Runtime::remove`], which kills every
+    /// process through the cgroup: a command that ignores SIGTERM (as a PID 1 without a
+    /// handler does) ends all the same.
+    pub fn stop(&self, name_or_id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        let st = self.find(name_or_id)?;
+        if let Some(init) = st.init.filter(|p| p.is_alive()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(init.pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + timeout;
+            while init.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        match self.remove(&st.id) {
+            Err(RuntimeError::NotFound(_)) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Remove whatever crashed runs left behind.
     pub fn gc(&self) -> cleanup::GcReport {
         cleanup::gc(&self.paths, self.cgroups.as_ref())
