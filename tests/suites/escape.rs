@@ -515,8 +515,6 @@ async fn the_server_is_not_reachable_from_a_session_container() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "gap: a session container reaches the host's services on its bridge address \
-            (no firewall rule yet; docs/architecture.md, known limits)"]
 async fn the_host_s_other_services_are_not_reachable_from_a_session_container() {
     if !plugins_present() {
         return;
@@ -538,8 +536,12 @@ async fn the_host_s_other_services_are_not_reachable_from_a_session_container() 
         !out.contains("CONNECTED") && !accepted,
         "the container reached a host service on 0.0.0.0:{port}: {out}"
     );
+    // The server's firewall rules (`isolab net firewall` reads them back) did it; they go
+    // with the server.
+    assert!(t.run(&["net", "firewall"]).status.success(), "rules in place");
     drop(c);
     drop(server);
+    assert_eq!(t.run(&["net", "firewall"]).status.code(), Some(1), "rules left behind");
     t.assert_no_leaks();
 }
 

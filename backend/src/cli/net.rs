@@ -20,10 +20,26 @@ pub enum NetCommand {
     },
     /// Ask the CNI plugins to CHECK a container's network attachment.
     Check { container: String },
+    /// Whether the firewall rules a server installs for session networks are in place (exit
+    /// 0 if so, 1 if not), and what they say.
+    Firewall {
+        /// Show the rules as they are with `serve --egress`.
+        #[arg(long)]
+        egress: bool,
+    },
 }
 
 pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
     match cmd {
+        NetCommand::Firewall { egress } => {
+            let on = crate::network::firewall::installed()?;
+            println!(
+                "table inet isolab: {}",
+                if on { "installed" } else { "absent" }
+            );
+            print!("{}", crate::network::firewall::describe(egress));
+            return Ok(if on { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
         NetCommand::Move {
             interface,
             from,

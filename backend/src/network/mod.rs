@@ -3,6 +3,7 @@
 //! netlink requests it makes itself ([`netlink`]: removing a session's bridge, moving an
 //! interface between containers).
 
+pub mod firewall;
 pub mod moving;
 pub mod netlink;
 pub mod plan;
@@ -56,8 +57,39 @@ impl Networks {
         }
     }
 
-    /// A network for a session: the lowest free subnet.
+    /// At start-up: the firewall rules that keep sessions apart and off the host
+    /// ([`firewall`]), replacing any an earlier run left. Without them no session network is
+    /// safe, so a failure stops the server (`--no-network` runs without).
+    pub fn start(&self) -> Result<(), firewall::FirewallError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        firewall::install(self.config.egress)
+    }
+
+    /// At shutdown, once every session is gone: the rules go too, unless a session network of
+    /// another server on this host still needs them (an `isl-` bridge left).
+    pub fn finish(&self) {
+        let bridges = netlink::links()
+            .unwrap_or_default()
+            .into_iter()
+            .any(|l| l.name.starts_with(BRIDGE_PREFIX));
+        if self.config.enabled && !bridges {
+            if let Err(e) = firewall::remove() {
+                tracing::warn!("remove the firewall rules: {e}");
+            }
+        }
+    }
+
+    /// A network for a session: the lowest free subnet. The firewall is put back first if
+    /// something removed it (another server on this host stopping).
     pub fn allocate(&self, tag: &str) -> Option<NetworkPlan> {
+        if !firewall::installed().unwrap_or(false) {
+            if let Err(e) = firewall::install(self.config.egress) {
+                tracing::error!("the firewall rules could not be installed: {e}");
+                return None;
+            }
+        }
         let mut taken = self.subnets.lock().unwrap_or_else(|e| e.into_inner());
         let index = (0..SUBNETS).find(|i| !taken.contains(i))?;
         taken.insert(index);

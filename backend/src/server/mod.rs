@@ -82,7 +82,13 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     let networks = Arc::new(crate::network::Networks::new(cfg.network.clone()));
     {
         let networks = networks.clone();
-        for bridge in tokio::task::spawn_blocking(move || networks.gc()).await? {
+        let removed = tokio::task::spawn_blocking(move || {
+            let removed = networks.gc();
+            networks.start().map(|()| removed)
+        })
+        .await?
+        .context("install the firewall rules for session networks (or run with --no-network)")?;
+        for bridge in removed {
             tracing::info!(%bridge, "removed a bridge a previous run left");
         }
     }
@@ -120,6 +126,8 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     // Upgraded WebSocket connections are not axum's to wait for: wait for the sessions.
     state.sessions.close();
     state.sessions.wait().await;
+    let networks = state.networks.clone();
+    tokio::task::spawn_blocking(move || networks.finish()).await?;
     Ok(())
 }
 

@@ -60,7 +60,7 @@ impl Session {
             self.network = self.state.networks.allocate(&self.tag);
         }
         let Some(plan) = self.network.clone() else {
-            let message = "the server has no free subnet for this session's network";
+            let message = "the server could not give this session a network (no free subnet, or its firewall rules could not be installed: see its log)";
             self.error(reference, codes::LIMIT_REACHED, message).await;
             return None;
         };
