@@ -290,6 +290,9 @@ pub mod codes {
     pub const LIMIT_REACHED: &str = "limit_reached";
     /// The runtime could not do it; the message says which step failed.
     pub const RUNTIME: &str = "runtime";
+    /// The server's host ran out of something every container needs (file descriptors, disk
+    /// space): not the attendee's fault; try again later.
+    pub const HOST_EXHAUSTED: &str = "host_exhausted";
     /// The session was idle too long, or reached its maximum lifetime: its containers are
     /// removed and the connection closes.
     pub const SESSION_ENDED: &str = "session_ended";

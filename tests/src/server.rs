@@ -26,10 +26,48 @@ impl Server {
     }
 
     pub fn start_with(isolab: &Isolab, extra: &[&str]) -> Server {
+        Server::spawn(isolab, extra, None)
+    }
+
+    /// [`Server::start_with`] with at most `nofile` open descriptors (`RLIMIT_NOFILE`).
+    pub fn start_with_nofile(isolab: &Isolab, nofile: u64, extra: &[&str]) -> Server {
+        Server::spawn(isolab, extra, Some(nofile))
+    }
+
+    fn spawn(isolab: &Isolab, extra: &[&str], nofile: Option<u64>) -> Server {
+        use std::os::unix::process::CommandExt;
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        // Every test client comes from 127.0.0.1, and other tests load the host (a fork bomb
+        // lifts the load average for a minute): admission is off unless a test turns it on.
+        for (flag, value) in [
+            ("--max-sessions-per-ip", "0"),
+            ("--max-load", "1000"),
+            ("--min-free-memory", "0"),
+            ("--min-free-disk", "0"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
-        let mut child = isolab
-            .cmd(&args)
+        let mut cmd = isolab.cmd(&args);
+        if let Some(n) = nofile {
+            // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe and
+            // touches no memory but the struct on this stack.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
             .expect("start isolab serve");

@@ -538,10 +538,17 @@ async fn the_host_s_other_services_are_not_reachable_from_a_session_container() 
     );
     // The server's firewall rules (`isolab net firewall` reads them back) did it; they go
     // with the server.
-    assert!(t.run(&["net", "firewall"]).status.success(), "rules in place");
+    assert!(
+        t.run(&["net", "firewall"]).status.success(),
+        "rules in place"
+    );
     drop(c);
     drop(server);
-    assert_eq!(t.run(&["net", "firewall"]).status.code(), Some(1), "rules left behind");
+    assert_eq!(
+        t.run(&["net", "firewall"]).status.code(),
+        Some(1),
+        "rules left behind"
+    );
     t.assert_no_leaks();
 }
 

@@ -804,3 +804,82 @@ fn stop_sends_sigterm_then_kills_through_the_cgroup() {
     assert!(!t.run(&["inspect", "stubborn"]).status.success());
     t.assert_no_leaks();
 }
+
+#[test]
+fn a_full_disk_gives_a_clear_error_and_leaves_nothing() {
+    // The data root on a small tmpfs of its own, filled up: a create fails with "No space
+    // left on device" naming the step, not a panic, and leaves nothing; once there is room
+    // again, containers run.
+    let t = Isolab::new(BIN);
+    let data = tempfile::Builder::new()
+        .prefix("isolab-full-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    nix::mount::mount(
+        Some("isolab-test"),
+        data.path(),
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=16m"),
+    )
+    .unwrap();
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(data.path());
+    // Both roots on it: the state files (config.json, state.json) need room too.
+    let state = data.path().join("run");
+    let run = |args: &[&str]| {
+        t.cmd(args)
+            .env("ISOLAB_DATA_ROOT", data.path())
+            .env("ISOLAB_STATE_ROOT", &state)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["image", "init"]).status.success());
+    let filler = data.path().join("filler");
+    let _ = std::process::Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", filler.display()),
+            "bs=1M",
+            "count=32",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let out = run(&["run", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    for dir in [data.path().join("containers"), state.join("containers")] {
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // A build that writes a layer says so too.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo hi > /f\n",
+    )
+    .unwrap();
+    let out = run(&["build", "-t", "full", ctx.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("No space left on device") && !text.contains("panicked"),
+        "{text}"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let out = run(&["run", "busybox", "echo", "room"]);
+    assert_eq!(stdout(&out), "room\n", "{}", stderr(&out));
+    t.assert_no_leaks();
+}

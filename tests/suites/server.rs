@@ -500,3 +500,204 @@ async fn an_idle_session_ends_and_so_does_one_past_its_lifetime() {
         .expect("ended at its lifetime");
     t.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_out_of_descriptors_gives_errors_not_a_crash() {
+    // A server with few descriptors (RLIMIT_NOFILE 64): creates are refused with a clear
+    // error once they run out, the server keeps serving, and works again once some are free.
+    let t = Isolab::new(BIN);
+    let flags = [
+        "--grace",
+        "1",
+        "--no-network",
+        "--max-containers",
+        "64",
+        "--session-memory",
+        "64g",
+    ];
+    let mut server = Server::start_with_nofile(&t, 64, &flags);
+    let mut c = Client::connect(&server.url()).await;
+    let (mut created, mut refusal) = (0, None);
+    for i in 0..60 {
+        let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+        spec.name = Some(format!("fd{i}"));
+        spec.tty = true;
+        c.send(&ClientMsg::Create {
+            reference: Some(i),
+            spec: Box::new(spec),
+        })
+        .await;
+        match c.next_msg().await {
+            ServerMsg::Created { .. } => created += 1,
+            ServerMsg::Error { message, .. } => {
+                refusal = Some(message);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let message = refusal.expect("64 descriptors ran out");
+    assert!(created >= 1, "not even one container: {message}");
+    assert!(
+        message.contains("file descriptors"),
+        "the error says what ran out: {message}"
+    );
+    // Still serving: the connection answers, and after its containers go a new one works.
+    c.send(&ClientMsg::List {
+        reference: Some(99),
+    })
+    .await;
+    assert!(matches!(c.next_msg().await, ServerMsg::State { .. }));
+    drop(c);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut c = Client::connect(&server.url()).await;
+    create(&mut c, shell("again")).await;
+    drop(c);
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}
+
+/// A plain HTTP/1.0 GET: (status code, headers and body as text).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, text)
+}
+
+/// The HTTP status a WebSocket upgrade to `url` is refused with (None if it is accepted).
+async fn refusal(url: &str) -> Option<String> {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_the_page_and_the_socket() {
+    let t = Isolab::new(BIN);
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<p>the playground</p>").unwrap();
+    let dist_arg = dist.path().to_str().unwrap();
+    let mut server = Server::start_with(
+        &t,
+        &[
+            "--grace",
+            "1",
+            "--token",
+            "s3cret-token",
+            "--dist",
+            dist_arg,
+        ],
+    );
+    let addr = server.addr.clone();
+    // Without it: a page that says what to do, and a refused socket.
+    let (code, text) = http_get(&addr, "/");
+    assert_eq!(code, 401);
+    assert!(
+        text.contains("token") && !text.contains("the playground"),
+        "{text}"
+    );
+    assert!(refusal(&server.url()).await.unwrap().contains("401"));
+    let wrong = format!("{}?token=s3cret-tokeN", server.url());
+    assert!(refusal(&wrong).await.unwrap().contains("401"));
+    // With it: the page, and a cookie that lets the page's own socket in.
+    let (code, text) = http_get(&addr, "/?token=s3cret-token");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("the playground"));
+    assert!(
+        text.contains("isolab_token=s3cret-token; Path=/; HttpOnly; SameSite=Strict"),
+        "{text}"
+    );
+    let mut c = Client::connect_with_cookie(&server.url(), Some("isolab_token=s3cret-token")).await;
+    create(&mut c, shell("tok")).await;
+    drop(c);
+    // The command line puts it in the URL.
+    let mut c = Client::connect(&format!("{}?token=s3cret-token", server.url())).await;
+    create(&mut c, shell("tok2")).await;
+    drop(c);
+    // A balancer's health check needs none.
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token_or_insecure() {
+    let t = Isolab::new(BIN);
+    let out = t.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let err = isolab_tests::stderr(&out);
+    assert!(
+        err.contains("--token") && err.contains("--insecure"),
+        "{err}"
+    );
+    let out = t.run(&["serve", "--listen", "127.0.0.1:0", "--token", "short"]);
+    assert!(
+        !out.status.success(),
+        "a token too short to guess is refused"
+    );
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_host_refuses_new_sessions_clearly_and_healthz_says_why() {
+    let t = Isolab::new(BIN);
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<p>the playground</p>").unwrap();
+    // No host has more than 100 % of its memory available: always busy.
+    let dist_arg = dist.path().to_str().unwrap();
+    let mut server = Server::start_with(
+        &t,
+        &[
+            "--grace",
+            "1",
+            "--min-free-memory",
+            "101",
+            "--dist",
+            dist_arg,
+        ],
+    );
+    let (code, text) = http_get(&server.addr, "/healthz");
+    assert_eq!(code, 503, "{text}");
+    let body = text.split("\r\n\r\n").nth(1).unwrap();
+    let load: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(load["status"], "busy");
+    assert!(
+        load["reasons"][0].as_str().unwrap().contains("memory"),
+        "{load}"
+    );
+    assert!(load["memory_available_pct"].as_f64().unwrap() > 0.0);
+    let (code, text) = http_get(&server.addr, "/");
+    assert_eq!(code, 503);
+    assert!(
+        text.contains("too busy") && !text.contains("the playground"),
+        "{text}"
+    );
+    assert!(refusal(&server.url()).await.unwrap().contains("503"));
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_holds_at_most_its_share_of_sessions() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start_with(&t, &["--grace", "1", "--max-sessions-per-ip", "2"]);
+    let a = Client::connect(&server.url()).await;
+    let b = Client::connect(&server.url()).await;
+    let third = refusal(&server.url())
+        .await
+        .expect("a third session refused");
+    assert!(third.contains("429"), "{third}");
+    // A reload of a live session is not a new one.
+    let c = Client::connect_with_cookie(&server.url(), a.cookie.as_deref()).await;
+    drop((a, b, c));
+    // Once they end (grace 1 s), there is room again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _d = Client::connect(&server.url()).await;
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}

@@ -38,7 +38,11 @@ pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
                 if on { "installed" } else { "absent" }
             );
             print!("{}", crate::network::firewall::describe(egress));
-            return Ok(if on { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if on {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         NetCommand::Move {
             interface,

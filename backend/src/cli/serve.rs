@@ -17,6 +17,30 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0 picks a free one; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// A token attendees need (the link `http://HOST:PORT/?token=TOKEN`; `?token=` on `/ws` for
+    /// the command line). Required to listen beyond loopback, unless `--insecure`.
+    #[arg(
+        long,
+        env = "ISOLAB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// Listen beyond loopback without a token: anyone who reaches the port gets containers.
+    #[arg(long)]
+    insecure: bool,
+    /// Live sessions one client address may hold (0: no cap).
+    #[arg(long, default_value_t = 4)]
+    max_sessions_per_ip: usize,
+    /// No new session while less than this share of the host's memory is available (percent).
+    #[arg(long, default_value_t = 10.0)]
+    min_free_memory: f64,
+    /// No new session while the 1-minute load average per CPU is above this.
+    #[arg(long, default_value_t = 4.0)]
+    max_load: f64,
+    /// No new session while less than this share of the data root's disk is free (percent).
+    #[arg(long, default_value_t = 5.0)]
+    min_free_disk: f64,
     /// The built page (Trunk's output).
     #[arg(long, default_value = "dist")]
     dist: PathBuf,
@@ -98,7 +122,32 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
             &network.ipam_dir,
         )
         .map_err(anyhow::Error::msg)?;
+    if !args.listen.ip().is_loopback() && args.token.is_none() && !args.insecure {
+        anyhow::bail!(
+            "refusing to listen on {} without a token: anyone who reaches it gets containers; \
+             give --token TOKEN (attendees open http://HOST:PORT/?token=TOKEN), or --insecure",
+            args.listen
+        );
+    }
+    if let Some(t) = &args.token {
+        let ok = t.len() >= 8
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        anyhow::ensure!(
+            ok,
+            "--token: use at least 8 characters from A-Z a-z 0-9 - _ . (it goes in a URL)"
+        );
+    }
+    let admission = crate::server::admission::Policy {
+        token: args.token.clone(),
+        max_sessions_per_ip: args.max_sessions_per_ip,
+        min_free_memory_pct: args.min_free_memory,
+        max_load_per_cpu: args.max_load,
+        min_free_disk_pct: args.min_free_disk,
+        data_root: paths.data_root.clone(),
+    };
     let cfg = ServerConfig {
+        admission,
         listen: args.listen,
         dist: args.dist,
         paths,

@@ -4,6 +4,7 @@
 //! At start-up it removes what a crashed run left (`gc`); on SIGTERM or Ctrl-C it stops taking
 //! connections, ends every session (each removes its containers) and waits for them.
 
+pub mod admission;
 mod ws;
 
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     pub paths: Paths,
     pub limits: Limits,
     pub network: crate::network::NetworkConfig,
+    /// Token, load thresholds, sessions per address.
+    pub admission: admission::Policy,
 }
 
 /// Shared by every connection.
@@ -47,14 +50,22 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Session networks: subnets and published ports.
     pub networks: Arc<crate::network::Networks>,
+    /// Who may open a session.
+    pub admission: Arc<admission::Policy>,
+    /// Live sessions per client address.
+    pub per_ip: Arc<admission::PerIp>,
 }
 
 pub fn router(state: AppState, dist: PathBuf) -> Router {
     let page = ServeDir::new(&dist).append_index_html_on_directories(true);
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(ws::healthz))
         .route("/ws", get(ws::upgrade))
         .fallback_service(page)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ws::page_gate,
+        ))
         .with_state(state)
 }
 
@@ -99,6 +110,8 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
         sessions: TaskTracker::new(),
         registry: Arc::new(Registry::default()),
         networks,
+        admission: Arc::new(cfg.admission.clone()),
+        per_ip: Arc::new(admission::PerIp::default()),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -115,14 +128,17 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
             tracing::warn!("TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop_signal().await;
-            tracing::info!("shutting down: removing every container");
-            shutdown.cancel();
-        })
-        .await
-        .context("serve")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        stop_signal().await;
+        tracing::info!("shutting down: removing every container");
+        shutdown.cancel();
+    })
+    .await
+    .context("serve")?;
     // Upgraded WebSocket connections are not axum's to wait for: wait for the sessions.
     state.sessions.close();
     state.sessions.wait().await;

@@ -1,23 +1,148 @@
 //! The `/ws` upgrade: checks the Origin (same origin unless there is none, as from the CLI),
-//! then hands the socket to a new session.
+//! admits a new session (host load, sessions per address), then hands the socket to it. Also
+//! the gate in front of everything (the token) and `/healthz`.
+
+use std::net::SocketAddr;
 
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
 
+use super::admission::IpSlot;
 use super::AppState;
 use crate::session;
 use crate::session::registry::{Entry, SessionId};
 
+/// The cookie that carries the token once a page was opened with `?token=`.
+const TOKEN_COOKIE: &str = "isolab_token";
+
+/// `/healthz`: the host's load as JSON; 503 when new sessions are refused, so a balancer drops
+/// the node.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let load = state.admission.load(state.registry.count());
+    let code = match load.status {
+        "ok" => StatusCode::OK,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, axum::Json(load)).into_response()
+}
+
+/// In front of every route but `/healthz`: with `--token`, a request needs it in `?token=` or
+/// in the cookie a page opened with it got; and a browser without a session is shown a clear
+/// page instead of the playground while the host is too busy for a new one.
+pub async fn page_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    if path == "/healthz" {
+        return next.run(request).await;
+    }
+    let from_query = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .map(str::to_string)
+    });
+    let from_cookie = cookie(request.headers(), TOKEN_COOKIE);
+    let query_ok = from_query.is_some() && state.admission.token_ok(from_query.as_deref());
+    if !query_ok && !state.admission.token_ok(from_cookie.as_deref()) {
+        let text = "this isolab needs its token: open the link your trainer gave \
+                    (it ends in ?token=...)";
+        return match path.as_str() {
+            "/ws" => (StatusCode::UNAUTHORIZED, format!("{text}\n")).into_response(),
+            _ => (
+                StatusCode::UNAUTHORIZED,
+                Html(notice("A token is needed", text)),
+            )
+                .into_response(),
+        };
+    }
+    let page = path == "/" || path == "/index.html";
+    let has_session =
+        SessionId::from_headers(request.headers()).is_some_and(|id| state.registry.is_live(&id));
+    if page && !has_session {
+        let load = state.admission.load(state.registry.count());
+        if load.status != "ok" {
+            let text = format!(
+                "This server is too busy for a new session right now ({}). Try again in a \
+                 few minutes.",
+                load.reasons.join("; ")
+            );
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(notice("isolab is busy", &text)),
+            )
+                .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    if let (true, Some(token)) = (query_ok, from_query) {
+        let value = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// A small HTML page with a title and a sentence.
+fn notice(title: &str, text: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        "<!doctype html><meta charset=utf-8><title>{t}</title>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\">\
+         <h1>{t}</h1><p>{x}</p></body>\n",
+        t = esc(title),
+        x = esc(text)
+    )
+}
+
+/// A cookie's value from the request headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_string)
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
     }
+    // A new session (not a reload of a live one) is admitted only while the host has room and
+    // its address holds fewer than its share.
+    let live = SessionId::from_headers(&headers).is_some_and(|id| state.registry.is_live(&id));
+    let slot = if live {
+        None
+    } else {
+        let load = state.admission.load(state.registry.count());
+        if load.status != "ok" {
+            let text = format!(
+                "the server is too busy for a new session: {}\n",
+                load.reasons.join("; ")
+            );
+            return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+        }
+        let max = state.admission.max_sessions_per_ip;
+        match state.per_ip.take(peer.ip(), max) {
+            Some(slot) => Some(slot),
+            None => {
+                let text = format!("{} already has {max} sessions on this server\n", peer.ip());
+                return (StatusCode::TOO_MANY_REQUESTS, text).into_response();
+            }
+        }
+    };
     // Frames past the protocol's limit are read (up to this bound) so that the session can
     // answer them with an error instead of losing the connection.
     let cap = (state.limits.max_frame_bytes as usize).saturating_mul(16);
@@ -28,15 +153,16 @@ pub async fn upgrade(
     let mut response = ws
         .max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| attach(socket, state, id));
+        .on_upgrade(move |socket| attach(socket, state, id, slot));
     if known.is_none() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
 
-/// Hand the socket to the browser's live session, or start a new one.
-async fn attach(mut socket: WebSocket, state: AppState, id: SessionId) {
+/// Hand the socket to the browser's live session, or start a new one (which holds `slot`, its
+/// place in its address's count, until it ends).
+async fn attach(mut socket: WebSocket, state: AppState, id: SessionId, slot: Option<IpSlot>) {
     loop {
         match state.registry.entry(&id) {
             Entry::Existing(tx) => match tx.send(socket).await {
@@ -52,6 +178,7 @@ async fn attach(mut socket: WebSocket, state: AppState, id: SessionId) {
                 tracker
                     .track_future(session::run(socket, state, id, rx))
                     .await;
+                drop(slot);
                 return;
             }
         }

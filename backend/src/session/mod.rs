@@ -863,7 +863,13 @@ impl Session {
             }
             _ => {
                 tracing::warn!(session = %self.tag, "runtime: {e}");
-                self.error(reference, codes::RUNTIME, e.to_string()).await
+                match exhausted(&e.to_string()) {
+                    Some(what) => {
+                        let message = format!("{what}; try again in a while ({e})");
+                        self.error(reference, codes::HOST_EXHAUSTED, message).await
+                    }
+                    None => self.error(reference, codes::RUNTIME, e.to_string()).await,
+                }
             }
         }
     }
@@ -955,4 +961,34 @@ fn stdio_for(tty: bool) -> std::io::Result<(StdioSpec, Option<Pipes>)> {
             stderr: err_r,
         }),
     ))
+}
+
+/// What a runtime error says the host ran out of, in words an attendee understands: file
+/// descriptors (EMFILE for the server, ENFILE for the whole host) or disk space (ENOSPC).
+fn exhausted(text: &str) -> Option<&'static str> {
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&[
+        "EMFILE",
+        "Too many open files",
+        "ENFILE",
+        "Too many open files in system",
+    ]) {
+        Some("the server has run out of file descriptors (its limit, ulimit -n, is too low for this many terminals)")
+    } else if has(&["ENOSPC", "No space left on device"]) {
+        Some("the server's disk is full (no space left where it keeps containers)")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod exhausted_tests {
+    #[test]
+    fn descriptors_and_disk_are_named() {
+        let fds = super::exhausted("init helper channel: socketpair: EMFILE: Too many open files");
+        assert!(fds.unwrap().contains("file descriptors"));
+        let disk = super::exhausted("write state.json: No space left on device (os error 28)");
+        assert!(disk.unwrap().contains("disk is full"));
+        assert_eq!(super::exhausted("mount /proc: EPERM"), None);
+    }
 }

@@ -77,6 +77,18 @@ impl Registry {
         Entry::New(rx)
     }
 
+    /// Whether a session with this id is running (a reload or a reconnect reattaches to it).
+    pub fn is_live(&self, id: &SessionId) -> bool {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.get(id).is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// How many sessions are running.
+    pub fn count(&self) -> usize {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.values().filter(|tx| !tx.is_closed()).count()
+    }
+
     pub fn remove(&self, id: &SessionId) {
         self.live
             .lock()

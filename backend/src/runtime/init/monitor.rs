@@ -135,6 +135,9 @@ fn launch_container(
     // The monitor itself stays out of the container's cgroup, so that killing the cgroup never
     // kills the one process that cleans up after it.
     sys::set_not_dumpable().step("prctl dumpable")?;
+    if let Some(process) = cfg.spec.process() {
+        super::process::raise_hard_limits(process);
+    }
     // 1. Open the namespaces to join while the host's /proc is still ours.
     let plan = namespaces::plan_for_spec(&cfg.spec)?;
     let new_user = plan.is_new(LinuxNamespaceType::User);

@@ -71,9 +71,34 @@ pub fn report_ready(stage: &Channel, master: Option<OwnedFd>) -> Result<(), Fail
 pub fn set_rlimits(process: &Process) -> Result<(), Failure> {
     for r in process.rlimits().iter().flatten() {
         let resource = rlimit_resource(r.typ());
-        setrlimit(resource, r.soft(), r.hard()).step(&format!("setrlimit {:?}", r.typ()))?;
+        let step = format!("setrlimit {:?}", r.typ());
+        match setrlimit(resource, r.soft(), r.hard()) {
+            // A hard limit above the one we inherited, which no one here may raise (see
+            // `raise_hard_limits`): keep the inherited one rather than fail the container.
+            Err(nix::Error::EPERM) => {
+                let (_, hard) = nix::sys::resource::getrlimit(resource).step(&step)?;
+                setrlimit(resource, r.soft().min(hard), hard).step(&step)?;
+            }
+            other => other.step(&step)?,
+        }
     }
     Ok(())
+}
+
+/// Raise our own hard limits to the spec's where they are lower (the monitor, still the host's
+/// root, before the clone): inside a user namespace the container cannot raise a hard limit
+/// above what it inherits, so a server started with `ulimit -n 64` could otherwise give its
+/// containers no more. Best effort: without `CAP_SYS_RESOURCE` (some sandboxes drop it) the
+/// container keeps the inherited limit ([`set_rlimits`]).
+pub fn raise_hard_limits(process: &Process) {
+    for r in process.rlimits().iter().flatten() {
+        let resource = rlimit_resource(r.typ());
+        if let Ok((soft, hard)) = nix::sys::resource::getrlimit(resource) {
+            if r.hard() > hard {
+                let _ = setrlimit(resource, soft, r.hard());
+            }
+        }
+    }
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> Resource {

@@ -1,0 +1,234 @@
+//! Who may open a session: the token (a server reachable beyond loopback needs one), the
+//! host's load (no new session when memory, CPU or disk is past a threshold), and a cap on
+//! live sessions per client address. `/healthz` reports the same figures, so a balancer can
+//! drop a busy node.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// The server's admission policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Needed in `?token=` (or the `isolab_token` cookie) to open `/ws`; None: no token.
+    pub token: Option<String>,
+    /// Live sessions one client address may hold (0: no cap).
+    pub max_sessions_per_ip: usize,
+    /// No new session below this share of the host's memory available (percent).
+    pub min_free_memory_pct: f64,
+    /// No new session while the 1-minute load average per CPU is above this.
+    pub max_load_per_cpu: f64,
+    /// No new session below this share of free space where containers are written (percent).
+    pub min_free_disk_pct: f64,
+    /// The data root, whose file system is the "disk".
+    pub data_root: PathBuf,
+}
+
+/// The host's load, as `/healthz` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Load {
+    /// `ok`, or `busy` when new sessions are refused.
+    pub status: &'static str,
+    /// Why it is busy (empty when ok).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    pub memory_available_pct: f64,
+    pub load1_per_cpu: f64,
+    pub disk_free_pct: f64,
+    pub sessions: usize,
+}
+
+impl Policy {
+    /// The host's load now, judged against the thresholds.
+    pub fn load(&self, sessions: usize) -> Load {
+        let memory = memory_available_pct().unwrap_or(100.0);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let load1 = load1().unwrap_or(0.0) / cpus;
+        let disk = disk_free_pct(&self.data_root).unwrap_or(100.0);
+        let mut reasons = Vec::new();
+        if memory < self.min_free_memory_pct {
+            reasons.push(format!(
+                "memory: {memory:.0}% available, below {:.0}%",
+                self.min_free_memory_pct
+            ));
+        }
+        if load1 > self.max_load_per_cpu {
+            reasons.push(format!(
+                "CPU: load {load1:.1} per CPU, above {:.1}",
+                self.max_load_per_cpu
+            ));
+        }
+        if disk < self.min_free_disk_pct {
+            reasons.push(format!(
+                "disk: {disk:.0}% free, below {:.0}%",
+                self.min_free_disk_pct
+            ));
+        }
+        Load {
+            status: if reasons.is_empty() { "ok" } else { "busy" },
+            reasons,
+            memory_available_pct: round1(memory),
+            load1_per_cpu: round1(load1),
+            disk_free_pct: round1(disk),
+            sessions,
+        }
+    }
+
+    /// Whether `given` (from the query or the cookie) is the token; true when none is set.
+    pub fn token_ok(&self, given: Option<&str>) -> bool {
+        match (&self.token, given) {
+            (None, _) => true,
+            (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Compare without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// MemAvailable / MemTotal from `/proc/meminfo`, in percent.
+fn memory_available_pct() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some(100.0 * field("MemAvailable:")? / field("MemTotal:")?)
+}
+
+/// The 1-minute load average from `/proc/loadavg`.
+fn load1() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Free space (for unprivileged users, as a container's writes see it) of the file system
+/// holding `path`, in percent.
+fn disk_free_pct(path: &std::path::Path) -> Option<f64> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    let total = st.blocks() as f64;
+    (total > 0.0).then(|| 100.0 * st.blocks_available() as f64 / total)
+}
+
+/// Live sessions per client address.
+#[derive(Debug, Default)]
+pub struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// A session counted against its address until dropped.
+#[derive(Debug)]
+pub struct IpSlot {
+    counts: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// Count a new session from `ip`, unless it already has `max` (0: no cap).
+    pub fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            token: Some("s3cret".into()),
+            max_sessions_per_ip: 2,
+            min_free_memory_pct: 0.0,
+            max_load_per_cpu: f64::INFINITY,
+            min_free_disk_pct: 0.0,
+            data_root: PathBuf::from("/"),
+        }
+    }
+
+    #[test]
+    fn the_token_must_match_exactly() {
+        let p = policy();
+        assert!(p.token_ok(Some("s3cret")));
+        for bad in [
+            None,
+            Some(""),
+            Some("s3cre"),
+            Some("s3cret "),
+            Some("S3CRET"),
+        ] {
+            assert!(!p.token_ok(bad), "{bad:?}");
+        }
+        let open = Policy {
+            token: None,
+            ..policy()
+        };
+        assert!(open.token_ok(None));
+    }
+
+    #[test]
+    fn thresholds_make_the_host_busy() {
+        let p = policy();
+        let load = p.load(3);
+        assert_eq!((load.status, load.sessions), ("ok", 3));
+        assert!(load.memory_available_pct > 0.0 && load.memory_available_pct <= 100.0);
+        let strict = Policy {
+            min_free_memory_pct: 101.0,
+            min_free_disk_pct: 101.0,
+            max_load_per_cpu: -1.0,
+            ..policy()
+        };
+        let load = strict.load(0);
+        assert_eq!(load.status, "busy");
+        assert_eq!(load.reasons.len(), 3, "{:?}", load.reasons);
+    }
+
+    #[test]
+    fn sessions_per_address_are_capped_and_freed() {
+        let counts = Arc::new(PerIp::default());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let a = counts.take(ip, 2).unwrap();
+        let _b = counts.take(ip, 2).unwrap();
+        assert!(counts.take(ip, 2).is_none());
+        assert!(counts.take("192.0.2.8".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(counts.take(ip, 2).is_some());
+        assert!(counts.take(ip, 0).is_some(), "0: no cap");
+    }
+}
