@@ -46,10 +46,11 @@
 //! Without `br_netfilter` bridged frames never reach the hook and neither rule matches
 //! anything the drops would have caught.
 //!
-//! Requests are `NETLINK_NETFILTER` messages built by hand, in the style of [`super::netlink`]:
-//! a `nlmsghdr`, a `nfgenmsg` and attributes padded to 4 bytes (nested ones flagged
-//! `NLA_F_NESTED`, numbers big-endian as nf_tables wants them; register contents such as the
-//! conntrack state mask are in host order, as the kernel compares them). Changes go in an
+//! Requests are `NETLINK_NETFILTER` messages built by hand, with the codec and socket that
+//! [`super::netlink`] uses too (its `wire` module): a `nlmsghdr`, a `nfgenmsg` and attributes
+//! padded to 4 bytes (nested ones flagged `NLA_F_NESTED`, numbers big-endian as nf_tables wants
+//! them; register contents such as the conntrack state mask are in host order, as the kernel
+//! compares them). Changes go in an
 //! nfnetlink batch (`NFNL_MSG_BATCH_BEGIN` … `NFNL_MSG_BATCH_END`), which the kernel applies
 //! all or nothing; every request in it asks for an ack (`NLM_F_ACK`), and the first refused one
 //! becomes [`FirewallError::Kernel`] naming the request, what it was about and the errno (plus
@@ -57,42 +58,15 @@
 //!
 //! Everything happens in the calling thread's network namespace (see [`super::netlink::in_netns`]).
 
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
-
 use nix::errno::Errno;
-use nix::sys::socket::{
-    connect, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr,
-    SockFlag, SockProtocol, SockType,
-};
-use nix::sys::time::TimeVal;
+use nix::sys::socket::{MsgFlags, SockProtocol};
 
+use super::netlink::wire::{
+    self, Message, Messages, Refusal, WireError, NLA_F_NESTED, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_OVERRUN, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+};
 use super::plan::BRIDGE_PREFIX;
 
-// include/uapi/linux/netlink.h
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_OVERRUN: u16 = 4;
-const NLM_F_REQUEST: u16 = 0x01;
-const NLM_F_ACK: u16 = 0x04;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_APPEND: u16 = 0x800;
-/// On an `NLMSG_ERROR`: the request's payload is not echoed.
-const NLM_F_CAPPED: u16 = 0x100;
-/// On an `NLMSG_ERROR`: extended-ack attributes follow.
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLMSGERR_ATTR_OFFS: u16 = 2;
-const NETLINK_CAP_ACK: libc::c_int = 10;
-const NETLINK_EXT_ACK: libc::c_int = 11;
-const NLA_HDRLEN: usize = 4;
-const NLA_F_NESTED: u16 = 1 << 15;
-const NLA_TYPE_MASK: u16 = !(1 << 15 | 1 << 14);
 // include/uapi/linux/netfilter/nfnetlink.h, netfilter.h
 const NFGENMSG_LEN: usize = 4;
 const NFNETLINK_V0: u8 = 0;
@@ -170,16 +144,12 @@ pub const TABLE: &str = "isolab";
 /// The table as `nft` names it, for messages.
 const TABLE_TARGET: &str = "inet isolab";
 
-/// How long to wait for the kernel's reply to a request outside a batch (it answers while
-/// handling the send, so this only bounds a bug).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What went wrong talking to nf_tables.
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     /// Opening, sending to or reading from the netlink socket.
     #[error("nfnetlink socket: {0}")]
-    Io(#[from] io::Error),
+    Io(#[from] std::io::Error),
     /// The kernel refused a request (or, for `NFNL_MSG_BATCH_BEGIN`, the batch as a whole:
     /// `EPERM` without `CAP_NET_ADMIN`, or a failed commit).
     #[error("{op} {target}: {}{}", errno.desc(), detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
@@ -199,6 +169,33 @@ pub enum FirewallError {
     /// A reply that does not parse, or replies missing.
     #[error("malformed nfnetlink reply: {0}")]
     Malformed(String),
+}
+
+impl From<WireError> for FirewallError {
+    fn from(e: WireError) -> FirewallError {
+        match e {
+            WireError::Io(e) => FirewallError::Io(e),
+            WireError::Truncated => FirewallError::Truncated,
+            WireError::Malformed(what) => FirewallError::Malformed(what),
+        }
+    }
+}
+
+impl FirewallError {
+    /// The kernel's refusal of request `op` about `target`, with its extended-ack text, else
+    /// the offset of the attribute it refused (what nf_tables mostly gives).
+    fn refused(op: &'static str, target: &str, refusal: Refusal) -> FirewallError {
+        let Refusal { errno, ext } = refusal;
+        let offset = ext
+            .offset
+            .map(|offset| format!("the attribute at byte {offset} of the request"));
+        FirewallError::Kernel {
+            op,
+            target: target.to_owned(),
+            errno,
+            detail: ext.message.or(offset),
+        }
+    }
 }
 
 type Result<T, E = FirewallError> = std::result::Result<T, E>;
@@ -372,7 +369,7 @@ fn chain_msg(chain: Chain) -> Message {
     let mut msg = Message::nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE);
     msg.attr_str(NFTA_CHAIN_TABLE, TABLE);
     msg.attr_str(NFTA_CHAIN_NAME, chain.name());
-    let hook = msg.begin(NFTA_CHAIN_HOOK);
+    let hook = msg.nest(NFTA_CHAIN_HOOK);
     msg.attr_be32(NFTA_HOOK_HOOKNUM, chain.hook());
     msg.attr_be32(NFTA_HOOK_PRIORITY, 0);
     msg.end(hook);
@@ -386,7 +383,7 @@ fn rule_msg(rule: &Rule) -> Message {
     let mut msg = Message::nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
     msg.attr_str(NFTA_RULE_TABLE, TABLE);
     msg.attr_str(NFTA_RULE_CHAIN, rule.chain.name());
-    let list = msg.begin(NFTA_RULE_EXPRESSIONS);
+    let list = msg.nest(NFTA_RULE_EXPRESSIONS);
     for m in rule.matches {
         match m {
             // A wildcard name: the first bytes only, without the NUL.
@@ -437,8 +434,8 @@ fn rule_msg(rule: &Rule) -> Message {
     };
     expr(&mut msg, "immediate", |m| {
         m.attr_be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
-        let data = m.begin(NFTA_IMMEDIATE_DATA);
-        let verdict = m.begin(NFTA_DATA_VERDICT);
+        let data = m.nest(NFTA_IMMEDIATE_DATA);
+        let verdict = m.nest(NFTA_DATA_VERDICT);
         m.attr_be32(NFTA_VERDICT_CODE, code);
         m.end(verdict);
         m.end(data);
@@ -449,9 +446,9 @@ fn rule_msg(rule: &Rule) -> Message {
 
 /// One expression of a rule's list: its name, then its attributes.
 fn expr(msg: &mut Message, name: &str, data: impl FnOnce(&mut Message)) {
-    let elem = msg.begin(NFTA_LIST_ELEM);
+    let elem = msg.nest(NFTA_LIST_ELEM);
     msg.attr_str(NFTA_EXPR_NAME, name);
-    let body = msg.begin(NFTA_EXPR_DATA);
+    let body = msg.nest(NFTA_EXPR_DATA);
     data(msg);
     msg.end(body);
     msg.end(elem);
@@ -497,92 +494,38 @@ fn op_name(ty: u16) -> &'static str {
     }
 }
 
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-/// A request being built: header, `nfgenmsg` and attributes, each padded to 4 bytes.
-#[derive(Debug, Clone)]
-struct Message {
-    buf: Vec<u8>,
-}
-
+/// nf_tables' side of the message builder ([`wire::Message`]): an `nfgenmsg` after the header,
+/// nests flagged `NLA_F_NESTED` (which nf_tables requires), register data.
 impl Message {
     /// `ty` with `NLM_F_REQUEST` and `flags`, and a `nfgenmsg` (version 0) for `family`.
-    fn new(ty: u16, flags: u16, family: u8, res_id: u16) -> Message {
-        let mut buf = vec![0u8; NLMSG_HDRLEN];
-        buf[4..6].copy_from_slice(&ty.to_ne_bytes());
-        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+    fn nfgen(ty: u16, flags: u16, family: u8, res_id: u16) -> Message {
+        let mut msg = Message::new(ty, flags);
         let [id_hi, id_lo] = res_id.to_be_bytes();
         let nfgenmsg: [u8; NFGENMSG_LEN] = [family, NFNETLINK_V0, id_hi, id_lo];
-        buf.extend_from_slice(&nfgenmsg);
-        Message { buf }
+        msg.put(&nfgenmsg);
+        msg
     }
 
     /// An nf_tables request about the `inet` family.
     fn nft(msg: u16, flags: u16) -> Message {
-        Message::new(nft_type(msg), flags, NFPROTO_INET, 0)
+        Message::nfgen(nft_type(msg), flags, NFPROTO_INET, 0)
     }
 
     /// A batch's begin or end: the subsystem it is for goes in `res_id`.
     fn batch(ty: u16) -> Message {
-        Message::new(ty, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)
+        Message::nfgen(ty, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)
     }
 
-    fn ty(&self) -> u16 {
-        u16::from_ne_bytes([self.buf[4], self.buf[5]])
-    }
-
-    fn add_flags(&mut self, flags: u16) {
-        let now = u16::from_ne_bytes([self.buf[6], self.buf[7]]);
-        self.buf[6..8].copy_from_slice(&(now | flags).to_ne_bytes());
-    }
-
-    fn attr(&mut self, ty: u16, data: &[u8]) {
-        let len = u16::try_from(NLA_HDRLEN + data.len()).expect("a netlink attribute under 64 KiB");
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-        self.buf.resize(align4(self.buf.len()), 0);
-    }
-
-    /// A number, big-endian as nf_tables reads them (`NLA_BE32`).
-    fn attr_be32(&mut self, ty: u16, value: u32) {
-        self.attr(ty, &value.to_be_bytes());
-    }
-
-    /// A string attribute, NUL-terminated.
-    fn attr_str(&mut self, ty: u16, s: &str) {
-        let mut data = Vec::with_capacity(s.len() + 1);
-        data.extend_from_slice(s.as_bytes());
-        data.push(0);
-        self.attr(ty, &data);
+    /// Open a nested attribute, flagged; what is added until [`Message::end`] goes inside it.
+    fn nest(&mut self, ty: u16) -> usize {
+        self.begin(ty | NLA_F_NESTED)
     }
 
     /// Data for a register (`nft_data_attributes`): `ty` holding an `NFTA_DATA_VALUE`.
     fn data_value(&mut self, ty: u16, value: &[u8]) {
-        let data = self.begin(ty);
+        let data = self.nest(ty);
         self.attr(NFTA_DATA_VALUE, value);
         self.end(data);
-    }
-
-    /// Open a nested attribute; what is added until [`Message::end`] goes inside it.
-    fn begin(&mut self, ty: u16) -> usize {
-        let start = self.buf.len();
-        self.attr(ty | NLA_F_NESTED, &[]);
-        start
-    }
-
-    fn end(&mut self, start: usize) {
-        let len = u16::try_from(self.buf.len() - start).expect("a netlink attribute under 64 KiB");
-        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-
-    fn finish(mut self, seq: u32) -> Vec<u8> {
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-        self.buf
     }
 }
 
@@ -642,18 +585,11 @@ impl BatchAcks {
             if header.ty != NLMSG_ERROR {
                 continue;
             }
-            let code = i32_at(payload)?;
-            if code > 0 {
-                return Err(FirewallError::Malformed(format!("error code {code}")));
-            }
+            let refusal = wire::error(header, payload)?;
             if header.seq == self.begin {
-                if code < 0 {
-                    return Err(FirewallError::Kernel {
-                        op: op_name(NFNL_MSG_BATCH_BEGIN),
-                        target: TABLE_TARGET.into(),
-                        errno: Errno::from_raw(-code),
-                        detail: ext_ack_detail(header.flags, payload),
-                    });
+                if let Some(refusal) = refusal {
+                    let op = op_name(NFNL_MSG_BATCH_BEGIN);
+                    return Err(FirewallError::refused(op, TABLE_TARGET, refusal));
                 }
                 continue;
             }
@@ -666,15 +602,11 @@ impl BatchAcks {
                 continue;
             };
             self.acked[index] = true;
-            if code < 0 && self.error.as_ref().is_none_or(|(first, _)| index < *first) {
-                let (op, target) = &self.labels[index];
-                let e = FirewallError::Kernel {
-                    op,
-                    target: target.clone(),
-                    errno: Errno::from_raw(-code),
-                    detail: ext_ack_detail(header.flags, payload),
-                };
-                self.error = Some((index, e));
+            if let Some(refusal) = refusal {
+                if self.error.as_ref().is_none_or(|(first, _)| index < *first) {
+                    let (op, target) = &self.labels[index];
+                    self.error = Some((index, FirewallError::refused(op, target, refusal)));
+                }
             }
         }
         Ok(self.acked.iter().all(|&a| a))
@@ -692,148 +624,12 @@ impl BatchAcks {
     }
 }
 
-/// A message's `nlmsghdr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Header {
-    ty: u16,
-    flags: u16,
-    seq: u32,
-}
-
-/// The messages of one datagram: each header with its payload.
-struct Messages<'a>(&'a [u8]);
-
-impl<'a> Iterator for Messages<'a> {
-    type Item = Result<(Header, &'a [u8])>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let buf = std::mem::take(&mut self.0);
-        if buf.len() < NLMSG_HDRLEN {
-            return Some(Err(FirewallError::Truncated));
-        }
-        let len = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-        if len < NLMSG_HDRLEN {
-            return Some(Err(FirewallError::Malformed(format!(
-                "message length {len}"
-            ))));
-        }
-        if len > buf.len() {
-            return Some(Err(FirewallError::Truncated));
-        }
-        let header = Header {
-            ty: u16::from_ne_bytes([buf[4], buf[5]]),
-            flags: u16::from_ne_bytes([buf[6], buf[7]]),
-            seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
-        };
-        self.0 = &buf[align4(len).min(buf.len())..];
-        Some(Ok((header, &buf[NLMSG_HDRLEN..len])))
-    }
-}
-
-/// The attributes in a buffer: type (flags masked off) and payload.
-struct Attrs<'a>(&'a [u8]);
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8])>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let buf = std::mem::take(&mut self.0);
-        if buf.len() < NLA_HDRLEN {
-            return Some(Err(FirewallError::Truncated));
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN {
-            return Some(Err(FirewallError::Malformed(format!(
-                "attribute {ty} of length {len}"
-            ))));
-        }
-        if len > buf.len() {
-            return Some(Err(FirewallError::Truncated));
-        }
-        self.0 = &buf[align4(len).min(buf.len())..];
-        Some(Ok((ty, &buf[NLA_HDRLEN..len])))
-    }
-}
-
-fn i32_at(payload: &[u8]) -> Result<i32> {
-    let bytes = payload.get(..4).ok_or(FirewallError::Truncated)?;
-    Ok(i32::from_ne_bytes(bytes.try_into().expect("4 bytes")))
-}
-
-fn str_of(data: &[u8]) -> String {
-    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-    String::from_utf8_lossy(&data[..end]).into_owned()
-}
-
-/// What an extended ack says about an error: its text (`NLMSGERR_ATTR_MSG`), else the offset of
-/// the attribute the kernel refused (`NLMSGERR_ATTR_OFFS`, what nf_tables mostly gives). Best
-/// effort: anything odd here just means no detail.
-fn ext_ack_detail(flags: u16, payload: &[u8]) -> Option<String> {
-    if flags & NLM_F_ACK_TLVS == 0 || payload.len() < 4 + NLMSG_HDRLEN {
-        return None;
-    }
-    // The error code, the request's header, and its payload unless capped.
-    let request_len = u32::from_ne_bytes(payload[4..8].try_into().ok()?) as usize;
-    let skip = if flags & NLM_F_CAPPED != 0 {
-        4 + NLMSG_HDRLEN
-    } else {
-        4 + align4(request_len)
-    };
-    let attrs: Vec<(u16, &[u8])> = Attrs(payload.get(skip..)?).map_while(|a| a.ok()).collect();
-    let message = attrs
-        .iter()
-        .find(|&&(ty, _)| ty == NLMSGERR_ATTR_MSG)
-        .map(|&(_, data)| str_of(data))
-        .filter(|s| !s.is_empty());
-    message.or_else(|| {
-        attrs
-            .iter()
-            .find(|&&(ty, _)| ty == NLMSGERR_ATTR_OFFS)
-            .and_then(|&(_, data)| Some(u32::from_ne_bytes(data.try_into().ok()?)))
-            .map(|offset| format!("the attribute at byte {offset} of the request"))
-    })
-}
-
-/// Sequence numbers, unique in the process so a stray reply can never pass for ours.
-static NEXT_SEQ: AtomicU32 = AtomicU32::new(1);
-
-/// A `NETLINK_NETFILTER` socket connected to the kernel (so nothing but the kernel can send to
-/// it), in the calling thread's network namespace.
-struct Socket {
-    fd: OwnedFd,
-}
+/// A `NETLINK_NETFILTER` socket (see [`wire::Socket`]).
+struct Socket(wire::Socket);
 
 impl Socket {
     fn open() -> Result<Socket> {
-        let fd = socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkNetFilter,
-        )
-        .map_err(io::Error::from)?;
-        // Optional: shorter error replies, and the kernel's detail for an error.
-        enable(fd.as_fd(), NETLINK_CAP_ACK);
-        enable(fd.as_fd(), NETLINK_EXT_ACK);
-        let timeout = TimeVal::new(REPLY_TIMEOUT.as_secs() as _, 0);
-        setsockopt(&fd, sockopt::ReceiveTimeout, &timeout).map_err(io::Error::from)?;
-        connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(io::Error::from)?;
-        Ok(Socket { fd })
-    }
-
-    fn send(&self, bytes: &[u8]) -> Result<()> {
-        let sent = retry(|| send(self.fd.as_raw_fd(), bytes, MsgFlags::empty()))?;
-        if sent != bytes.len() {
-            return Err(io::Error::other(format!("sent {sent} of {} bytes", bytes.len())).into());
-        }
-        Ok(())
+        Ok(Socket(wire::Socket::open(SockProtocol::NetlinkNetFilter)?))
     }
 
     /// Send a batch and read its acks. The kernel handles a batch while the send is in
@@ -841,24 +637,21 @@ impl Socket {
     /// without waiting: a missing one is an error, not a hang.
     fn commit(&self, batch: Batch) -> Result<()> {
         let count = batch.requests.len() as u32;
-        let first = NEXT_SEQ.fetch_add(count + 2, Ordering::Relaxed);
+        let first = wire::sequence(count + 2);
         let (bytes, mut acks) = batch.encode(first);
-        self.send(&bytes)?;
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = match self.recv(&mut buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(n) => n,
-                Err(FirewallError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(FirewallError::Malformed(format!(
-                        "the kernel answered {} of {count} requests of the batch",
-                        acks.answered()
-                    )))
-                }
-                Err(e) => return Err(e),
-            };
-            if acks.absorb(&buf[..n])? {
-                return acks.result();
+        self.0.send(&bytes)?;
+        match self
+            .0
+            .read_until(MsgFlags::MSG_DONTWAIT, |datagram| acks.absorb(datagram))
+        {
+            Ok(()) => acks.result(),
+            Err(FirewallError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(FirewallError::Malformed(format!(
+                    "the kernel answered {} of {count} requests of the batch",
+                    acks.answered()
+                )))
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -866,96 +659,40 @@ impl Socket {
     /// `NLMSG_DONE` for a dump (`NLM_F_DUMP`). Replies for another sequence number are skipped.
     fn request(&self, msg: Message, target: &str, reply: u16) -> Result<Vec<Vec<u8>>> {
         let op = op_name(msg.ty());
-        let dump = u16::from_ne_bytes([msg.buf[6], msg.buf[7]]) & NLM_F_DUMP == NLM_F_DUMP;
-        let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
-        self.send(&msg.finish(seq))?;
-        let kernel = |flags, payload: &[u8], code: i32| FirewallError::Kernel {
-            op,
-            target: target.to_owned(),
-            errno: Errno::from_raw(-code),
-            detail: ext_ack_detail(flags, payload),
-        };
+        let dump = msg.flags() & NLM_F_DUMP == NLM_F_DUMP;
+        let seq = wire::sequence(1);
+        self.0.send(&msg.finish(seq))?;
         let mut payloads = Vec::new();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = self.recv(&mut buf, MsgFlags::empty())?;
-            for message in Messages(&buf[..n]) {
+        self.0.read_until(MsgFlags::empty(), |datagram| {
+            for message in Messages(datagram) {
                 let (header, payload) = message?;
                 if header.seq != seq {
                     continue;
                 }
                 match header.ty {
                     NLMSG_ERROR | NLMSG_DONE => {
-                        let code = if payload.len() >= 4 {
-                            i32_at(payload)?
-                        } else {
-                            0
-                        };
-                        if code < 0 {
-                            return Err(kernel(header.flags, payload, code));
+                        let code = wire::status_or_ack(payload);
+                        if let Some(refusal) = wire::refusal(code, header.flags, payload) {
+                            return Err(FirewallError::refused(op, target, refusal));
                         }
                         if header.ty == NLMSG_DONE || !dump {
-                            return Ok(payloads);
+                            return Ok(true);
                         }
                     }
                     NLMSG_OVERRUN => return Err(FirewallError::Malformed("overrun".into())),
                     ty if ty == reply => {
                         payloads.push(payload.to_vec());
                         if !dump {
-                            return Ok(payloads);
+                            return Ok(true);
                         }
                     }
                     _ => {}
                 }
             }
-        }
+            Ok(false)
+        })?;
+        Ok(payloads)
     }
-
-    /// One datagram into `buf`, grown first if the datagram is bigger.
-    fn recv(&self, buf: &mut Vec<u8>, flags: MsgFlags) -> Result<usize> {
-        let fd = self.fd.as_raw_fd();
-        let size = retry(|| recv(fd, buf, flags | MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC))?;
-        if size > buf.len() {
-            buf.resize(size, 0);
-        }
-        let n = retry(|| recv(fd, buf, flags))?;
-        if n == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-        }
-        Ok(n)
-    }
-}
-
-/// A socket call, again after `EINTR`; `EAGAIN` means the reply timeout passed (or, without
-/// waiting, that nothing is queued).
-fn retry(mut call: impl FnMut() -> nix::Result<usize>) -> Result<usize> {
-    loop {
-        match call() {
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => {
-                return Err(
-                    io::Error::new(io::ErrorKind::TimedOut, "no reply from the kernel").into(),
-                )
-            }
-            other => return other.map_err(|e| io::Error::from(e).into()),
-        }
-    }
-}
-
-/// Set a boolean `SOL_NETLINK` option; failure (an older kernel) is ignored.
-fn enable(fd: BorrowedFd<'_>, option: libc::c_int) {
-    let one: libc::c_int = 1;
-    // SAFETY: `fd` is an open socket for the duration of the call; the value pointer and length
-    // describe `one`, a live c_int the kernel only reads.
-    let _ = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_NETLINK,
-            option,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }
 
 #[cfg(test)]
@@ -968,12 +705,17 @@ mod tests {
 
     use std::fs::File;
     use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+    use std::os::fd::AsFd;
     use std::process::Command;
-
-    use nix::sched::{unshare, CloneFlags};
+    use std::time::Duration;
 
     use super::*;
     use crate::network::netlink;
+    use crate::network::netlink::tests::{in_fresh_netns, scratch_netns};
+    use crate::network::netlink::wire::{
+        align4, str_of, Attrs, WireError, NLA_HDRLEN, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
+        NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_REQUEST,
+    };
 
     macro_rules! require_root {
         () => {
@@ -991,7 +733,9 @@ mod tests {
     }
 
     fn attrs(data: &[u8]) -> Vec<(u16, &[u8])> {
-        Attrs(data).collect::<Result<Vec<_>>>().expect("attributes")
+        Attrs(data)
+            .collect::<Result<Vec<_>, WireError>>()
+            .expect("attributes")
     }
 
     fn attr(data: &[u8], ty: u16) -> &[u8] {
@@ -1259,8 +1003,7 @@ mod tests {
         } else {
             NLM_F_CAPPED | NLM_F_ACK_TLVS
         };
-        let mut msg = Message::new(NLMSG_ERROR, 0, 0, 0);
-        msg.buf.truncate(NLMSG_HDRLEN);
+        let mut msg = Message::new(NLMSG_ERROR, 0);
         msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
         msg.buf.extend_from_slice(&payload);
         msg.finish(seq)
@@ -1342,29 +1085,6 @@ mod tests {
     }
 
     // ---- Against the kernel ------------------------------------------------------------------
-
-    /// Runs `f` in a new thread inside a fresh network namespace of its own.
-    fn in_fresh_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-                    f()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
-    /// Another fresh network namespace, held only by the returned descriptor.
-    fn scratch_netns() -> File {
-        std::thread::spawn(|| {
-            unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-            File::open("/proc/thread-self/ns/net").expect("open /proc/thread-self/ns/net")
-        })
-        .join()
-        .expect("the namespace thread")
-    }
 
     /// A command run from the calling thread (so in its network namespace); its stdout.
     fn run(program: &str, args: &[&str]) -> String {

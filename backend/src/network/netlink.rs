@@ -2,7 +2,8 @@
 //! id, in the calling thread's network namespace (a netlink socket belongs to the namespace of
 //! the thread that opened it, and every call here opens its own).
 //!
-//! Requests are `NETLINK_ROUTE` messages built by hand: a `nlmsghdr`, a fixed header
+//! Requests are `NETLINK_ROUTE` messages built by hand (with [`wire`], the codec and socket
+//! this client shares with [`super::firewall`]): a `nlmsghdr`, a fixed header
 //! (`ifinfomsg`, `rtgenmsg`) and attributes, each padded to 4 bytes, nested ones
 //! (`IFLA_LINKINFO` → `IFLA_INFO_DATA` → `VETH_INFO_PEER`) holding their children. A change asks
 //! for an ack (`NLM_F_ACK`), and the kernel's `NLMSG_ERROR` becomes [`NetlinkError::Kernel`]
@@ -15,39 +16,19 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
-use nix::sys::socket::{
-    connect, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr,
-    SockFlag, SockProtocol, SockType,
-};
-use nix::sys::time::TimeVal;
+use nix::sys::socket::{MsgFlags, SockProtocol};
 
-// include/uapi/linux/netlink.h
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_NOOP: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_OVERRUN: u16 = 4;
-const NLM_F_REQUEST: u16 = 0x01;
-const NLM_F_ACK: u16 = 0x04;
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-/// On an `NLMSG_ERROR`: the request's payload is not echoed.
-const NLM_F_CAPPED: u16 = 0x100;
-/// On an `NLMSG_ERROR`: extended-ack attributes follow.
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NETLINK_CAP_ACK: libc::c_int = 10;
-const NETLINK_EXT_ACK: libc::c_int = 11;
-const NLA_HDRLEN: usize = 4;
-const NLA_TYPE_MASK: u16 = !(1 << 15 | 1 << 14);
+use wire::{
+    str_of, u32_of, Attrs, Message, Messages, Refusal, WireError, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL,
+};
+
+pub(super) mod wire;
+
 // include/uapi/linux/rtnetlink.h, if_link.h, veth.h, net_namespace.h
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
@@ -71,9 +52,6 @@ const NETNSA_NSID_NOT_ASSIGNED: i32 = -1;
 const IFF_UP: u32 = 1;
 const IFNAMSIZ: usize = 16;
 
-/// How long to wait for the kernel's reply (it answers while handling the send, so this only
-/// bounds a bug).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a dump that the kernel marks interrupted (the table changed) is asked again.
 const DUMP_ATTEMPTS: usize = 5;
 
@@ -104,6 +82,16 @@ pub enum NetlinkError {
     /// A reply that does not parse.
     #[error("malformed netlink reply: {0}")]
     Malformed(String),
+}
+
+impl From<WireError> for NetlinkError {
+    fn from(e: WireError) -> NetlinkError {
+        match e {
+            WireError::Io(e) => NetlinkError::Io(e),
+            WireError::Truncated => NetlinkError::Truncated,
+            WireError::Malformed(what) => NetlinkError::Malformed(what),
+        }
+    }
 }
 
 type Result<T, E = NetlinkError> = std::result::Result<T, E>;
@@ -324,10 +312,6 @@ fn rtgenmsg() -> [u8; 4] {
     [0; 4]
 }
 
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
 fn op_name(ty: u16) -> &'static str {
     match ty {
         RTM_NEWLINK => "RTM_NEWLINK",
@@ -336,151 +320,6 @@ fn op_name(ty: u16) -> &'static str {
         RTM_GETNSID => "RTM_GETNSID",
         _ => "netlink request",
     }
-}
-
-/// A request being built: header, fixed part and attributes, each padded to 4 bytes.
-struct Message {
-    buf: Vec<u8>,
-}
-
-impl Message {
-    fn new(ty: u16, flags: u16) -> Message {
-        let mut buf = vec![0u8; NLMSG_HDRLEN];
-        buf[4..6].copy_from_slice(&ty.to_ne_bytes());
-        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-        Message { buf }
-    }
-
-    fn ty(&self) -> u16 {
-        u16::from_ne_bytes([self.buf[4], self.buf[5]])
-    }
-
-    fn add_flags(&mut self, flags: u16) {
-        let now = u16::from_ne_bytes([self.buf[6], self.buf[7]]);
-        self.buf[6..8].copy_from_slice(&(now | flags).to_ne_bytes());
-    }
-
-    /// A fixed header (`ifinfomsg`, `rtgenmsg`), padded.
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-        self.buf.resize(align4(self.buf.len()), 0);
-    }
-
-    fn attr(&mut self, ty: u16, data: &[u8]) {
-        let len = u16::try_from(NLA_HDRLEN + data.len()).expect("a netlink attribute under 64 KiB");
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.put(data);
-    }
-
-    /// A string attribute, NUL-terminated as the kernel's `NLA_STRING` policies accept.
-    fn attr_str(&mut self, ty: u16, s: &str) {
-        let mut data = Vec::with_capacity(s.len() + 1);
-        data.extend_from_slice(s.as_bytes());
-        data.push(0);
-        self.attr(ty, &data);
-    }
-
-    /// Open a nested attribute; what is added until [`Message::end`] goes inside it.
-    fn begin(&mut self, ty: u16) -> usize {
-        let start = self.buf.len();
-        self.attr(ty, &[]);
-        start
-    }
-
-    fn end(&mut self, start: usize) {
-        let len = u16::try_from(self.buf.len() - start).expect("a netlink attribute under 64 KiB");
-        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-
-    fn finish(mut self, seq: u32) -> Vec<u8> {
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-        self.buf
-    }
-}
-
-/// A message's `nlmsghdr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Header {
-    ty: u16,
-    flags: u16,
-    seq: u32,
-}
-
-/// The messages of one datagram: each header with its payload.
-struct Messages<'a>(&'a [u8]);
-
-impl<'a> Iterator for Messages<'a> {
-    type Item = Result<(Header, &'a [u8])>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let buf = std::mem::take(&mut self.0);
-        if buf.len() < NLMSG_HDRLEN {
-            return Some(Err(NetlinkError::Truncated));
-        }
-        let len = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-        if len < NLMSG_HDRLEN {
-            return Some(Err(NetlinkError::Malformed(format!(
-                "message length {len}"
-            ))));
-        }
-        if len > buf.len() {
-            return Some(Err(NetlinkError::Truncated));
-        }
-        let header = Header {
-            ty: u16::from_ne_bytes([buf[4], buf[5]]),
-            flags: u16::from_ne_bytes([buf[6], buf[7]]),
-            seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
-        };
-        self.0 = &buf[align4(len).min(buf.len())..];
-        Some(Ok((header, &buf[NLMSG_HDRLEN..len])))
-    }
-}
-
-/// The attributes in a buffer: type (flags masked off) and payload.
-struct Attrs<'a>(&'a [u8]);
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8])>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let buf = std::mem::take(&mut self.0);
-        if buf.len() < NLA_HDRLEN {
-            return Some(Err(NetlinkError::Truncated));
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN {
-            return Some(Err(NetlinkError::Malformed(format!(
-                "attribute {ty} of length {len}"
-            ))));
-        }
-        if len > buf.len() {
-            return Some(Err(NetlinkError::Truncated));
-        }
-        self.0 = &buf[align4(len).min(buf.len())..];
-        Some(Ok((ty, &buf[NLA_HDRLEN..len])))
-    }
-}
-
-fn u32_of(ty: u16, data: &[u8]) -> Result<u32> {
-    let bytes: [u8; 4] = data.try_into().map_err(|_| {
-        NetlinkError::Malformed(format!("attribute {ty}: {} bytes, not 4", data.len()))
-    })?;
-    Ok(u32::from_ne_bytes(bytes))
-}
-
-fn str_of(data: &[u8]) -> String {
-    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-    String::from_utf8_lossy(&data[..end]).into_owned()
 }
 
 /// An `RTM_NEWLINK` payload (ifinfomsg and attributes) as a [`Link`].
@@ -566,34 +405,16 @@ impl Pending<'_> {
             match header.ty {
                 NLMSG_NOOP => {}
                 NLMSG_ERROR => {
-                    let code = i32_at(payload)?;
-                    if code > 0 {
-                        return Err(NetlinkError::Malformed(format!("error code {code}")));
-                    }
-                    if code < 0 {
-                        return Err(NetlinkError::Kernel {
-                            op: self.op,
-                            target: self.target.to_owned(),
-                            errno: Errno::from_raw(-code),
-                            detail: ext_ack_message(header.flags, payload),
-                        });
+                    if let Some(refusal) = wire::error(header, payload)? {
+                        return Err(self.refused(refusal));
                     }
                     done = self.expect == Expect::Ack;
                 }
                 NLMSG_DONE => {
-                    // A dump's end may carry the error that cut it short.
-                    let code = if payload.len() >= 4 {
-                        i32_at(payload)?
-                    } else {
-                        0
-                    };
-                    if code < 0 {
-                        return Err(NetlinkError::Kernel {
-                            op: self.op,
-                            target: self.target.to_owned(),
-                            errno: Errno::from_raw(-code),
-                            detail: ext_ack_message(header.flags, &[]),
-                        });
+                    // A dump's end may carry the error that cut it short (its extended ack is
+                    // not read).
+                    if let Some(refusal) = wire::refusal(wire::status_or_ack(payload), 0, &[]) {
+                        return Err(self.refused(refusal));
                     }
                     done = true;
                 }
@@ -613,31 +434,16 @@ impl Pending<'_> {
         }
         Ok(done)
     }
-}
 
-fn i32_at(payload: &[u8]) -> Result<i32> {
-    let bytes = payload.get(..4).ok_or(NetlinkError::Truncated)?;
-    Ok(i32::from_ne_bytes(bytes.try_into().expect("4 bytes")))
-}
-
-/// The text of an extended ack (`NLMSGERR_ATTR_MSG`), if the error carries one. Best effort:
-/// anything odd here just means no text.
-fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
-    if flags & NLM_F_ACK_TLVS == 0 || payload.len() < 4 + NLMSG_HDRLEN {
-        return None;
+    /// The kernel's refusal, named with the request and its target.
+    fn refused(&self, refusal: Refusal) -> NetlinkError {
+        NetlinkError::Kernel {
+            op: self.op,
+            target: self.target.to_owned(),
+            errno: refusal.errno,
+            detail: refusal.ext.message,
+        }
     }
-    // The error code, the request's header, and its payload unless capped.
-    let request_len = u32::from_ne_bytes(payload[4..8].try_into().ok()?) as usize;
-    let skip = if flags & NLM_F_CAPPED != 0 {
-        4 + NLMSG_HDRLEN
-    } else {
-        4 + align4(request_len)
-    };
-    Attrs(payload.get(skip..)?)
-        .map_while(|a| a.ok())
-        .find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG)
-        .map(|(_, data)| str_of(data))
-        .filter(|s| !s.is_empty())
 }
 
 /// The replies to one request.
@@ -646,31 +452,12 @@ struct Replies {
     interrupted: bool,
 }
 
-/// Sequence numbers, unique in the process so a stray reply can never pass for ours.
-static NEXT_SEQ: AtomicU32 = AtomicU32::new(1);
-
-/// A `NETLINK_ROUTE` socket connected to the kernel (so nothing but the kernel can send to it),
-/// in the calling thread's network namespace.
-struct Socket {
-    fd: OwnedFd,
-}
+/// A `NETLINK_ROUTE` socket (see [`wire::Socket`]).
+struct Socket(wire::Socket);
 
 impl Socket {
     fn open() -> Result<Socket> {
-        let fd = socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
-        )
-        .map_err(io::Error::from)?;
-        // Optional: shorter error replies, and the kernel's text for an error.
-        enable(fd.as_fd(), NETLINK_CAP_ACK);
-        enable(fd.as_fd(), NETLINK_EXT_ACK);
-        let timeout = TimeVal::new(REPLY_TIMEOUT.as_secs() as _, 0);
-        setsockopt(&fd, sockopt::ReceiveTimeout, &timeout).map_err(io::Error::from)?;
-        connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(io::Error::from)?;
-        Ok(Socket { fd })
+        Ok(Socket(wire::Socket::open(SockProtocol::NetlinkRoute)?))
     }
 
     /// Send `msg` and read replies until `expect` is met.
@@ -679,12 +466,8 @@ impl Socket {
             msg.add_flags(NLM_F_ACK);
         }
         let op = op_name(msg.ty());
-        let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
-        let bytes = msg.finish(seq);
-        let sent = retry(|| send(self.fd.as_raw_fd(), &bytes, MsgFlags::empty()))?;
-        if sent != bytes.len() {
-            return Err(io::Error::other(format!("sent {sent} of {} bytes", bytes.len())).into());
-        }
+        let seq = wire::sequence(1);
+        self.0.send(&msg.finish(seq))?;
         let mut pending = Pending {
             op,
             target,
@@ -693,63 +476,14 @@ impl Socket {
             payloads: Vec::new(),
             interrupted: false,
         };
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = self.recv(&mut buf)?;
-            if pending.absorb(&buf[..n])? {
-                return Ok(Replies {
-                    payloads: pending.payloads,
-                    interrupted: pending.interrupted,
-                });
-            }
-        }
+        self.0
+            .read_until(MsgFlags::empty(), |datagram| pending.absorb(datagram))?;
+        Ok(Replies {
+            payloads: pending.payloads,
+            interrupted: pending.interrupted,
+        })
     }
-
-    /// One datagram into `buf`, grown first if the datagram is bigger.
-    fn recv(&self, buf: &mut Vec<u8>) -> Result<usize> {
-        let fd = self.fd.as_raw_fd();
-        let size = retry(|| recv(fd, buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC))?;
-        if size > buf.len() {
-            buf.resize(size, 0);
-        }
-        let n = retry(|| recv(fd, buf, MsgFlags::empty()))?;
-        if n == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-        }
-        Ok(n)
-    }
-}
-
-/// A socket call, again after `EINTR`; `EAGAIN` means the reply timeout passed.
-fn retry(mut call: impl FnMut() -> nix::Result<usize>) -> Result<usize> {
-    loop {
-        match call() {
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => {
-                return Err(
-                    io::Error::new(io::ErrorKind::TimedOut, "no reply from the kernel").into(),
-                )
-            }
-            other => return other.map_err(|e| io::Error::from(e).into()),
-        }
-    }
-}
-
-/// Set a boolean `SOL_NETLINK` option; failure (an older kernel) is ignored.
-fn enable(fd: BorrowedFd<'_>, option: libc::c_int) {
-    let one: libc::c_int = 1;
-    // SAFETY: `fd` is an open socket for the duration of the call; the value pointer and length
-    // describe `one`, a live c_int the kernel only reads.
-    let _ = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_NETLINK,
-            option,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -2,15 +2,18 @@
 //! thread of its own that first unshares a fresh, empty network namespace (only `lo`), so
 //! nothing touches the host's interfaces; whatever a test makes goes with its namespaces when
 //! the thread ends and the descriptors close, even when an assertion fails. Those tests need
-//! root (and skip, saying so, without it). `ip` and `nsenter` are only witnesses.
+//! root (and skip, saying so, without it). `ip` and `nsenter` are only witnesses. The firewall's
+//! tests use the same namespace helpers ([`in_fresh_netns`], [`scratch_netns`]).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 
+use super::wire::{WireError, NLMSGERR_ATTR_MSG, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_REQUEST};
 use super::*;
 
 macro_rules! require_root {
@@ -24,7 +27,7 @@ macro_rules! require_root {
 
 /// Runs `f` in a new thread inside a fresh network namespace of its own; the namespace ends
 /// with the thread (unless a descriptor still holds it). A panic in `f` fails the test.
-fn in_fresh_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn in_fresh_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -38,7 +41,7 @@ fn in_fresh_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 /// Another fresh network namespace, held only by the returned descriptor: dropping it destroys
 /// the namespace and the interfaces in it.
-fn scratch_netns() -> File {
+pub(crate) fn scratch_netns() -> File {
     std::thread::spawn(|| {
         unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
         File::open("/proc/thread-self/ns/net").expect("open /proc/thread-self/ns/net")
@@ -253,12 +256,12 @@ fn bad_lengths_are_truncated_or_malformed() {
     msg[0..4].copy_from_slice(&8u32.to_ne_bytes());
     assert!(matches!(
         Messages(&msg).next(),
-        Some(Err(NetlinkError::Malformed(_)))
+        Some(Err(WireError::Malformed(_)))
     ));
     msg[0..4].copy_from_slice(&64u32.to_ne_bytes());
     assert!(matches!(
         Messages(&msg).next(),
-        Some(Err(NetlinkError::Truncated))
+        Some(Err(WireError::Truncated))
     ));
 }
 
