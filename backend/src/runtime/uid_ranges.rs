@@ -5,7 +5,8 @@
 //! A range is claimed by creating a symlink `<state root>/uid-ranges/<first uid>` that points at
 //! the container's id: `symlink(2)` either makes the link or fails because it exists, so exactly
 //! one claimant wins. A claim is released when its container is torn down; one whose container
-//! has gone without that (a crash) is taken over once it is older than a create can take, or
+//! has gone without that (a crash) is skipped by new claims (taking it over would need a
+//! compare-and-swap the file system does not have: two racing take-overs could both win) and
 //! removed by `gc`.
 
 use std::fs;
@@ -63,16 +64,7 @@ pub fn claim(paths: &Paths, id: &str) -> Result<u32, UidRangeError> {
         let link = dir.join(base.to_string());
         match std::os::unix::fs::symlink(id, &link) {
             Ok(()) => return Ok(base),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if is_stale(paths, &link) {
-                    // Whoever removes it first makes room; the symlink still decides who
-                    // gets it.
-                    let _ = fs::remove_file(&link);
-                    if std::os::unix::fs::symlink(id, &link).is_ok() {
-                        return Ok(base);
-                    }
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(source) => return Err(UidRangeError::Io { path: link, source }),
         }
     }
@@ -167,6 +159,39 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), bases.len(), "{bases:?}");
+    }
+
+    #[test]
+    fn a_stale_claim_is_skipped_and_removed_by_gc() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = paths(tmp.path());
+        claim(&p, "dead").unwrap();
+        // Its container is gone and the claim is old: a crash left it.
+        let link = dir(&p).join(FIRST_UID.to_string());
+        let old = std::time::SystemTime::now() - 2 * YOUNG;
+        let times = [
+            nix::sys::time::TimeSpec::from(old.duration_since(std::time::UNIX_EPOCH).unwrap()),
+            nix::sys::time::TimeSpec::from(old.duration_since(std::time::UNIX_EPOCH).unwrap()),
+        ];
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &link,
+            &times[0],
+            &times[1],
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+        assert_eq!(
+            claim(&p, "live").unwrap(),
+            FIRST_UID + USERNS_SIZE,
+            "skipped"
+        );
+        release_stale(&p);
+        assert!(
+            !link.exists() && fs::symlink_metadata(&link).is_err(),
+            "gc removed it"
+        );
+        assert_eq!(claim(&p, "next").unwrap(), FIRST_UID);
     }
 
     #[test]
