@@ -101,6 +101,11 @@ fn create_start_state_and_delete_follow_runc() {
     // Created, not started: the process is the init helper, not yet the command.
     let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(!cmdline.contains("read line"), "{cmdline}");
+    // An id that is no file name is refused.
+    for bad in ["../escape", "a/b", ""] {
+        let out = oci(&t, b.path(), &["create", bad]);
+        assert!(!out.status.success(), "{bad:?}");
+    }
     // A second container under the same id is refused.
     let again = oci(&t, b.path(), &["create", "c1"]);
     assert!(!again.status.success());

@@ -52,6 +52,12 @@ impl Runtime {
         bundle: &Path,
         stdio: StdioSpec,
     ) -> Result<Container, RuntimeError> {
+        // The id becomes the container's name (a file name in the state folder).
+        if !isolab_shared::spec::is_valid_name(name) {
+            return Err(RuntimeError::Protocol(format!(
+                "{name:?} is not a valid container id: use [a-zA-Z0-9][a-zA-Z0-9_.-]{{0,62}}"
+            )));
+        }
         let bundle = bundle
             .canonicalize()
             .map_err(RuntimeError::io(format!("bundle {}", bundle.display())))?;
