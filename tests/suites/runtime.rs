@@ -883,3 +883,26 @@ fn a_full_disk_gives_a_clear_error_and_leaves_nothing() {
     assert_eq!(stdout(&out), "room\n", "{}", stderr(&out));
     t.assert_no_leaks();
 }
+
+#[test]
+fn a_private_state_root_still_works() {
+    // `mktemp -d` makes 0700 folders; a container's root (an unprivileged host uid) must still
+    // reach its mount points through the state root.
+    let t = Isolab::new(BIN);
+    let state = tempfile::Builder::new()
+        .prefix("isolab-0700-")
+        .tempdir_in("/run")
+        .unwrap();
+    std::fs::set_permissions(
+        state.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let out = t
+        .cmd(&["run", "busybox", "echo", "reached"])
+        .env("ISOLAB_STATE_ROOT", state.path())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "reached\n", "{}", stderr(&out));
+    t.assert_no_leaks();
+}

@@ -155,6 +155,7 @@ impl Runtime {
 
     pub fn new(paths: Paths) -> Result<Runtime, RuntimeError> {
         let cgroups = cgroups::detect_at(&paths.cgroup_root)?;
+        searchable(&paths.containers())?;
         let images = ImageStore::new(paths.data_root.clone());
         Ok(Runtime {
             paths,
@@ -578,6 +579,25 @@ pub(super) fn resources(spec: &Spec) -> Resources {
             .map(|list| list.iter().map(device_rule).collect())
             .unwrap_or_default(),
     }
+}
+
+/// Make `dir` (and its parent, the state root) exist and searchable by everyone (`--x`, no
+/// listing): a container's root, in a user namespace, reaches its root folder, its hosts file
+/// and its mount points through these as an unprivileged host uid. A state root made 0700 (by
+/// `mktemp -d`) would refuse every create.
+fn searchable(dir: &std::path::Path) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(RuntimeError::io(format!("make {}", dir.display())))?;
+    for d in [Some(dir), dir.parent()].into_iter().flatten() {
+        let meta =
+            std::fs::metadata(d).map_err(RuntimeError::io(format!("stat {}", d.display())))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o011 != 0o011 {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode | 0o011))
+                .map_err(RuntimeError::io(format!("chmod {}", d.display())))?;
+        }
+    }
+    Ok(())
 }
 
 /// The writable layer's folder as a tmpfs of `bytes` (`--storage-opt size=`): writes past it
