@@ -49,15 +49,17 @@ fn oci(t: &Isolab, bundle: &Path, args: &[&str]) -> std::process::Output {
 /// `oci run -d`: its stdio is /dev/null, as a caller gives a detached container (the container
 /// holds what it gets: a pipe would stay open until it ends).
 fn run_detached(t: &Isolab, bundle: &Path, id: &str) {
+    let log = bundle.join(format!("{id}.stderr"));
     let status = t
         .cmd(&["oci", "run", "-d", id])
         .current_dir(bundle)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .status()
         .unwrap();
-    assert!(status.success(), "run -d {id}");
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "run -d {id}: {err}");
 }
 
 fn state(t: &Isolab, b: &Path, id: &str) -> serde_json::Value {

@@ -469,10 +469,11 @@ impl Container {
     /// Let the container run on its own; its monitor removes it when it ends. `paths` is the
     /// runtime's: the state records it, so a server starting up does not wait for it.
     pub fn detach(self, paths: &Paths) -> Result<(), RuntimeError> {
-        if let Ok(mut st) = ContainerState::load(paths, &self.id) {
-            st.detached = true;
-            st.save(paths)
-                .map_err(RuntimeError::io("write state.json"))?;
+        match ContainerState::update(paths, &self.id, |st| st.detached = true) {
+            Ok(()) => {}
+            // Gone already: it ended, and its monitor removed it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RuntimeError::io("write state.json")(e)),
         }
         self.init.send(&ToInit::Detach, &[])?;
         self.init.reap_detached();

@@ -104,14 +104,32 @@ impl ContainerState {
     }
 
     /// Write atomically (a temporary file renamed over the old one).
+    /// Write the whole state (a temporary file of this process's, renamed in, so a reader
+    /// never sees half of it). For a change by someone other than the creator, use
+    /// [`ContainerState::update`].
     pub fn save(&self, paths: &Paths) -> io::Result<()> {
         let dir = paths.container(&self.id);
-        let tmp = dir.join("state.json.tmp");
+        let tmp = dir.join(format!("state.json.{}.tmp", std::process::id()));
         fs::write(
             &tmp,
             serde_json::to_vec_pretty(self).map_err(io::Error::other)?,
         )?;
         fs::rename(tmp, dir.join("state.json"))
+    }
+
+    /// Change the saved state of `id` under a lock on its folder: the launcher (`detach`) and
+    /// the monitor (a status) may change it at the same moment, and neither change may be lost.
+    pub fn update(
+        paths: &Paths,
+        id: &str,
+        change: impl FnOnce(&mut ContainerState),
+    ) -> io::Result<()> {
+        let dir = fs::File::open(paths.container(id))?;
+        let _lock = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::from(e))?;
+        let mut st = ContainerState::load(paths, id)?;
+        change(&mut st);
+        st.save(paths)
     }
 
     /// Someone is still in charge of this container: its monitor, or while it is being created,

@@ -104,13 +104,12 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
 
 /// Record a new status in the container's state (best effort: the state folder may be gone).
 fn set_status(paths: &crate::runtime::Paths, id: &str, status: Status, code: Option<i32>) {
-    if let Ok(mut st) = ContainerState::load(paths, id) {
+    let _ = ContainerState::update(paths, id, |st| {
         st.status = status;
         if code.is_some() {
             st.exit_code = code;
         }
-        let _ = st.save(paths);
-    }
+    });
 }
 
 /// Move the upper folder out of the way of teardown: every process stopped, the overlay
