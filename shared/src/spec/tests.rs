@@ -316,3 +316,18 @@ fn published_ports_parse_and_are_checked() {
     spec.namespaces.net = NsMode::Host;
     assert_eq!(spec.validate().unwrap_err().field(), "publish");
 }
+
+#[test]
+fn numbers_survive_a_json_round_trip_exactly() {
+    // Found by `cargo fuzz` (spec_validate): without serde_json's float_roundtrip this came back
+    // one bit off, so a spec could differ after the page sent it.
+    for text in [
+        r#"{"image":"a","cpus":20666666666667108864.0}"#,
+        r#"{"image":"a","cpus":94.64851271795993}"#,
+    ] {
+        let spec: ContainerSpec = serde_json::from_str(text).unwrap();
+        let again: ContainerSpec =
+            serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(spec, again, "{text}");
+    }
+}

@@ -1,0 +1,4 @@
+﻿FROM busybox
+WORKDIR $HOME
+ENTRYPOINT sh -c 'echo $0'
+CMD ["x"]

@@ -1,0 +1,4 @@
+FROM busybox
+RUN echo one > /one
+RUN rm /one
+CMD ["ls", "/"]

@@ -1,0 +1,5 @@
+FROM alpine AS build
+ADD x /x
+from busybox
+COPY --from=build /x /x
+EXPOS 80
