@@ -1209,3 +1209,28 @@ fn a_disk_filler_stops_at_its_writable_layer_cap() {
     assert!(!layer.exists());
     t.assert_no_leaks();
 }
+
+#[test]
+fn the_mount_table_inside_names_no_host_path() {
+    // A container's /proc/self/mountinfo shows its root's overlay options as they were given:
+    // isolab gives its layers, upper and work folders by descriptor, so no host path (where the
+    // host keeps images and containers) shows inside.
+    let t = Isolab::new(BIN);
+    let out = attack(&t, &[], "cat /proc/self/mountinfo");
+    let table = stdout(&out);
+    let root = table
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .expect("the root's line");
+    assert!(root.contains(" - overlay "), "{root}");
+    let data_root = t.data_root.display().to_string();
+    assert!(
+        !table.contains(&data_root),
+        "{data_root} shows inside:\n{table}"
+    );
+    assert!(
+        !table.contains(&t.state_root.display().to_string()),
+        "{table}"
+    );
+    t.assert_no_leaks();
+}

@@ -303,14 +303,24 @@ fn writes_land_in_the_upper_dir_and_vanish_on_remove() {
         );
     }
     // The overlay is the container's root (mounted in its own mount namespace: with a user
-    // namespace it is made over idmapped layers and attached inside, see init/idmap.rs).
+    // namespace it is made over idmapped layers, given by descriptor, and attached inside, see
+    // init/idmap.rs); the upper folder above belongs to the container's root.
     let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", t.pid_of("w"))).unwrap();
     assert!(
         mounts
             .lines()
-            .any(|l| l.contains(&id) && l.contains(" / / ") && l.contains(" - overlay ")),
+            .any(|l| l.contains(" / / ") && l.contains(" - overlay ")),
         "{mounts}"
     );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid_of("w"))).unwrap();
+    let uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse().ok())
+        .unwrap();
+    let upper_dir = upper.parent().unwrap();
+    assert_eq!(std::fs::metadata(upper_dir).unwrap().uid(), uid);
     t.ok(&["rm", "w"]);
     assert!(!upper.exists());
     t.assert_no_leaks();

@@ -16,6 +16,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::protocol::{Failure, RootfsLayers};
@@ -154,10 +155,19 @@ pub fn overlay(layers: &RootfsLayers, userns: &File) -> Result<OwnedFd, Failure>
         .collect::<Vec<_>>()
         .join(":");
     fsconfig(&fs, FSCONFIG_SET_STRING, "lowerdir", Some(&lowerdir))?;
-    let upper = layers.upper.to_string_lossy();
-    let work = layers.work.to_string_lossy();
-    fsconfig(&fs, FSCONFIG_SET_STRING, "upperdir", Some(&upper))?;
-    fsconfig(&fs, FSCONFIG_SET_STRING, "workdir", Some(&work))?;
+    // The upper and work folders by descriptor too: the container's mountinfo shows the options
+    // as given, and host paths there tell it where the host keeps its files.
+    let open_dir = |dir: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(dir)
+            .step(&format!("open {}", dir.display()))
+    };
+    let (upper, work) = (open_dir(&layers.upper)?, open_dir(&layers.work)?);
+    let by_fd = |f: &File| format!("/proc/self/fd/{}", f.as_raw_fd());
+    fsconfig(&fs, FSCONFIG_SET_STRING, "upperdir", Some(&by_fd(&upper)))?;
+    fsconfig(&fs, FSCONFIG_SET_STRING, "workdir", Some(&by_fd(&work)))?;
     // The same options as the plain overlay (see the monitor).
     fsconfig(&fs, FSCONFIG_SET_FLAG, "volatile", None)?;
     fsconfig(&fs, FSCONFIG_SET_STRING, "redirect_dir", Some("off"))?;
