@@ -568,6 +568,16 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (code, text)
 }
 
+/// A server (grace 1 s, and `flags`) whose page is a marker, "the playground", from a folder of
+/// its own (kept while the second value lives).
+fn serve_a_page(t: &Isolab, flags: &[&str]) -> (Server, tempfile::TempDir) {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<p>the playground</p>").unwrap();
+    let mut args = vec!["--grace", "1", "--dist", dist.path().to_str().unwrap()];
+    args.extend_from_slice(flags);
+    (Server::start_with(t, &args), dist)
+}
+
 /// The HTTP status a WebSocket upgrade to `url` is refused with (None if it is accepted).
 async fn refusal(url: &str) -> Option<String> {
     match tokio_tungstenite::connect_async(url).await {
@@ -579,20 +589,7 @@ async fn refusal(url: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_guards_the_page_and_the_socket() {
     let t = Isolab::new(BIN);
-    let dist = tempfile::tempdir().unwrap();
-    std::fs::write(dist.path().join("index.html"), "<p>the playground</p>").unwrap();
-    let dist_arg = dist.path().to_str().unwrap();
-    let mut server = Server::start_with(
-        &t,
-        &[
-            "--grace",
-            "1",
-            "--token",
-            "s3cret-token",
-            "--dist",
-            dist_arg,
-        ],
-    );
+    let (mut server, _page) = serve_a_page(&t, &["--token", "s3cret-token"]);
     let addr = server.addr.clone();
     // Without it: a page that says what to do, and a refused socket.
     let (code, text) = http_get(&addr, "/");
@@ -646,21 +643,8 @@ fn listening_beyond_loopback_needs_a_token_or_insecure() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_host_refuses_new_sessions_clearly_and_healthz_says_why() {
     let t = Isolab::new(BIN);
-    let dist = tempfile::tempdir().unwrap();
-    std::fs::write(dist.path().join("index.html"), "<p>the playground</p>").unwrap();
     // No host has more than 100 % of its memory available: always busy.
-    let dist_arg = dist.path().to_str().unwrap();
-    let mut server = Server::start_with(
-        &t,
-        &[
-            "--grace",
-            "1",
-            "--min-free-memory",
-            "101",
-            "--dist",
-            dist_arg,
-        ],
-    );
+    let (mut server, _page) = serve_a_page(&t, &["--min-free-memory", "101"]);
     let (code, text) = http_get(&server.addr, "/healthz");
     assert_eq!(code, 503, "{text}");
     let body = text.split("\r\n\r\n").nth(1).unwrap();

@@ -556,7 +556,7 @@ fn namespace_path(spec: &Spec, kind: LinuxNamespaceType) -> Option<PathBuf> {
         .clone()
 }
 
-fn namespace_is_new(spec: &Spec, kind: LinuxNamespaceType) -> bool {
+pub(super) fn namespace_is_new(spec: &Spec, kind: LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())

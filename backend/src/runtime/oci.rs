@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Serialize;
 
-use super::container::{hand_over, resources, Container, Runtime, RuntimeError, StdioSpec};
+use super::container::{
+    hand_over, namespace_is_new, resources, Container, Runtime, RuntimeError, StdioSpec,
+};
 use super::init::protocol::{CreateConfig, RootfsLayers, ToInit};
 use super::launcher::InitProcess;
 use super::state::{self, ContainerState, ProcRef, Status};
@@ -130,16 +132,8 @@ impl Runtime {
                 paths: self.paths.clone(),
                 oci_start_fifo: Some(fifo),
             };
-            let joins_pid = spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().as_ref())
-                .is_some_and(|list| {
-                    !list
-                        .iter()
-                        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-                });
-            let init = InitProcess::spawn(joins_pid)?;
+            // The sealed copy of our binary when a helper could be seen from inside (as `create`).
+            let init = InitProcess::spawn(!namespace_is_new(&spec, LinuxNamespaceType::Pid))?;
             let mut st = st;
             let container = hand_over(
                 init,

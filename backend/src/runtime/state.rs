@@ -255,20 +255,9 @@ mod tests {
         fs::create_dir_all(p.container("abc")).unwrap();
         let me = ProcRef::of(std::process::id() as i32).unwrap();
         let mut s = ContainerState {
-            id: "abc".into(),
-            name: None,
-            image: "busybox".into(),
-            command: vec!["sh".into()],
             created: 1,
-            status: Status::Creating,
             launcher: Some(me),
-            monitor: None,
-            init: None,
-            uid_base: None,
-            lower: Vec::new(),
-            detached: false,
-            bundle: None,
-            exit_code: None,
+            ..ContainerState::creating("abc", None, "busybox".into(), vec!["sh".into()])
         };
         s.save(&p).unwrap();
         assert!(ContainerState::load(&p, "abc").unwrap().is_owned());
