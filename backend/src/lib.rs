@@ -6,8 +6,10 @@
 
 pub mod build;
 pub mod cli;
+pub mod lessons;
 pub mod network;
 pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod session;
+pub mod workshop;

@@ -1,9 +1,11 @@
 //! The page's root. [`Link`] is the one owner of the socket: it turns socket events into state
 //! actions (control messages) or screen writes (terminal bytes), reconnects after a drop, and
 //! numbers requests so their replies find their way back. It also sends what messages call
-//! for: the `watch`es of the live view (`view::watches_for`), the `images` list on each
-//! `hello`, and a running preset's next request (`presets::Runner`). Components reach it, and the state, through the [`Session`]
-//! context.
+//! for: the `watch`es of the live view (`view::watches_for`), the `images` and `lessons` lists
+//! on each `hello`, and a running preset's next request (`presets::Runner`). It refuses to send
+//! anything but acknowledgements for a terminal watched read-only (`spectate::Guard`).
+//! Components reach it, and the state, through the [`Session`] context. [`App`] draws the page
+//! the address asks for (`route.rs`): the playground (and the join form) or the trainer's.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -12,13 +14,14 @@ use gloo_timers::callback::{Interval, Timeout};
 use isolab_shared::protocol::{ClientMsg, Handle, Ref, ServerMsg, ViewTarget};
 use yew::prelude::*;
 
-use crate::components::{
-    ContainerCard, ContainerView, HostCard, ImagesPanel, NetworkPanel, NsMatrix, PresetBar,
-    SpecForm, StatusBar, TerminalPane,
-};
+use crate::browser;
+use crate::components::{Playground, StatusBar, TrainerPage};
 use crate::presets::{Command, Preset, Runner};
+use crate::route::Route;
 use crate::screens::Screens;
+use crate::spectate::Guard;
 use crate::state::{Action, AppState, Card, Origin};
+use crate::trainer::Trainer;
 use crate::view;
 use crate::ws::{self, Event, Socket};
 
@@ -39,10 +42,14 @@ pub struct Link {
     retry_ms: Cell<u32>,
     /// The preset being set up, if one is.
     preset: RefCell<Option<Runner>>,
+    /// The trainer's page: no live view or images to ask for.
+    trainer: bool,
+    /// The terminals of this connection watched read-only.
+    guard: RefCell<Guard>,
 }
 
 impl Link {
-    fn new(dispatch: UseReducerDispatcher<AppState>) -> Rc<Link> {
+    fn new(dispatch: UseReducerDispatcher<AppState>, trainer: bool) -> Rc<Link> {
         Rc::new_cyclic(|me: &Weak<Link>| {
             let me = me.clone();
             let ack = Rc::new(move |handle: Handle, bytes: u64| {
@@ -58,6 +65,8 @@ impl Link {
                 retry: RefCell::new(None),
                 retry_ms: Cell::new(RETRY_FIRST_MS),
                 preset: RefCell::new(None),
+                trainer,
+                guard: RefCell::new(Guard::default()),
             }
         })
     }
@@ -67,6 +76,7 @@ impl Link {
         self.retry.borrow_mut().take();
         self.socket.borrow_mut().take();
         self.screens.clear();
+        self.guard.borrow_mut().reset();
         self.abort_preset("the connection was reset");
         self.dispatch.dispatch(Action::Connecting);
         let me = Rc::downgrade(self);
@@ -85,11 +95,17 @@ impl Link {
         match event {
             Event::Open => {}
             Event::Message(msg) => {
+                let msg = *msg;
                 let hello = matches!(msg, ServerMsg::Hello { .. });
                 if hello {
                     self.retry_ms.set(RETRY_FIRST_MS);
                 }
-                let watches = view::watches_for(&msg);
+                self.guard.borrow_mut().on_message(&msg);
+                let watches = if self.trainer {
+                    Vec::new()
+                } else {
+                    view::watches_for(&msg)
+                };
                 if let Some(runner) = self.preset.borrow_mut().as_mut() {
                     runner.on_message(&msg);
                 }
@@ -99,7 +115,12 @@ impl Link {
                     self.watch(target);
                 }
                 if hello {
-                    self.request(Origin::Images, |reference| ClientMsg::Images { reference });
+                    if !self.trainer {
+                        self.request(Origin::Images, |reference| ClientMsg::Images { reference });
+                    }
+                    self.request(Origin::Lessons, |reference| ClientMsg::Lessons {
+                        reference,
+                    });
                 }
                 self.drive_preset();
             }
@@ -206,13 +227,20 @@ impl Link {
         }
     }
 
-    /// Sends a message that expects no reply (resize, ack).
+    /// Sends a message that expects no reply (resize, ack); never a resize, signal or
+    /// end-of-file for a terminal watched read-only.
     pub fn send(&self, msg: &ClientMsg) -> bool {
+        if !self.guard.borrow().allows(msg) {
+            return false;
+        }
         self.socket.borrow().as_ref().is_some_and(|s| s.send(msg))
     }
 
-    /// Sends keystrokes to a terminal.
+    /// Sends keystrokes to a terminal (never to one watched read-only).
     pub fn input(&self, handle: Handle, data: &[u8]) {
+        if !self.guard.borrow().allows_input(handle) {
+            return;
+        }
         if let Some(socket) = self.socket.borrow().as_ref() {
             socket.input(handle, data);
         }
@@ -251,10 +279,30 @@ pub fn use_session() -> Session {
 
 #[function_component]
 pub fn App() -> Html {
-    let state = use_reducer(AppState::default);
+    let route = use_memo((), |_| {
+        let (search, hash) = browser::address();
+        Route::parse(&search, &hash)
+    });
+    let state = {
+        let route = (*route).clone();
+        use_reducer(move || {
+            // The trainer's token: the address's, else the one this tab used last.
+            let trainer = match &route {
+                Route::Trainer { token } => Trainer::new(
+                    token
+                        .clone()
+                        .or_else(|| browser::remembered(browser::TOKEN_KEY)),
+                    browser::remembered(browser::WORKSHOP_KEY),
+                ),
+                _ => Trainer::default(),
+            };
+            AppState::new(route, trainer)
+        })
+    };
     let link: Rc<Link> = {
         let dispatch = state.dispatcher();
-        (*use_memo((), move |_| Link::new(dispatch))).clone()
+        let trainer = route.is_trainer();
+        (*use_memo((), move |_| Link::new(dispatch, trainer))).clone()
     };
     {
         let link = link.clone();
@@ -272,77 +320,17 @@ pub fn App() -> Html {
     }
     let session = Session {
         state: state.clone(),
-        link: link.clone(),
+        link,
     };
-
-    let cards: Html = state
-        .cards
-        .iter()
-        .map(|card| html! { <ContainerCard key={card.info.id.clone()} card={card.clone()} /> })
-        .collect();
-    // One stack per container: its terminals, then its live view.
-    let stacks: Html = state
-        .cards
-        .iter()
-        .filter(|card| state.panes.iter().any(|p| p.container == card.info.id))
-        .map(|card| {
-            let info = &card.info;
-            let live = state.views.container(&info.name);
-            let hostname = live
-                .and_then(|v| v.hostname())
-                .map(|h| AttrValue::from(h.to_string()));
-            let flash = live.and_then(|v| v.hostname_changed_at);
-            let panes: Html = state
-                .panes
-                .iter()
-                .filter(|p| p.container == info.id)
-                .map(|pane| {
-                    html! {
-                        <TerminalPane key={pane.key(state.session)} handle={pane.handle}
-                            title={pane.title.clone()} exit={pane.exit.clone()}
-                            hostname={hostname.clone()} {flash} />
-                    }
-                })
-                .collect();
-            html! {
-                <div class="stack" key={info.id.clone()} data-container={info.name.clone()}>
-                    { panes }
-                    if card.running() {
-                        <ContainerView name={info.name.clone()} view={live.cloned()} />
-                    }
-                </div>
-            }
-        })
-        .collect();
-    let grid = classes!("terminals", format!("cols-{}", state.columns));
 
     html! {
         <ContextProvider<Session> context={session}>
             <StatusBar />
-            <div class="layout">
-                <aside class="sidebar">
-                    <SpecForm />
-                    <section class="cards" aria-label="containers">{ cards }</section>
-                </aside>
-                <main class="workspace">
-                    <PresetBar />
-                    <ImagesPanel />
-                    <section class="session-view" aria-label="the session's namespaces">
-                        <NsMatrix />
-                        <HostCard />
-                    </section>
-                    <NetworkPanel />
-                    <div class={grid}>
-                        if state.panes.is_empty() {
-                            <p class="empty">
-                                { "Create a container (or pick a preset): its terminal appears here, above its live view." }
-                            </p>
-                        } else {
-                            { stacks }
-                        }
-                    </div>
-                </main>
-            </div>
+            if route.is_trainer() {
+                <TrainerPage />
+            } else {
+                <Playground />
+            }
         </ContextProvider<Session>>
     }
 }

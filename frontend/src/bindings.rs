@@ -62,8 +62,19 @@ extern "C" {
     pub fn fit(this: &XtermFitAddon);
 }
 
-/// The terminal look: dark, matching `style.css`.
-pub fn terminal_options() -> JsValue {
+/// The terminal look: dark, matching `style.css`. A read-only terminal (an attendee's, watched
+/// by the trainer) takes no keyboard input (`disableStdin`) and has a still cursor.
+pub fn terminal_options(read_only: bool) -> JsValue {
+    let options = look();
+    if read_only {
+        for (key, value) in [("disableStdin", true), ("cursorBlink", false)] {
+            let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+        }
+    }
+    options
+}
+
+fn look() -> JsValue {
     js_sys::JSON::parse(
         r##"{
             "cursorBlink": true,

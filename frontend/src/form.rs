@@ -22,6 +22,8 @@ pub struct FormFields {
     pub pids: String,
     /// Ports to publish on the server's loopback: `8080:80, 8443:443` (docker's `-p`).
     pub publish: String,
+    /// Named volumes of the session: `data:/data, conf:/etc/app:ro` (docker's `-v`).
+    pub volumes: String,
     /// One choice per kind, in [`NsKind::ALL`] order: `private`, `host` or `container:NAME`.
     pub namespaces: Vec<(NsKind, String)>,
 }
@@ -38,6 +40,7 @@ impl Default for FormFields {
             cpus: String::new(),
             pids: String::new(),
             publish: String::new(),
+            volumes: String::new(),
             namespaces: NsKind::ALL
                 .into_iter()
                 .map(|kind| (kind, defaults.get(kind).to_string()))
@@ -66,6 +69,15 @@ fn optional(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|t| !t.is_empty())
 }
 
+/// `data:/data, conf:/etc/app:ro` as entries: split on commas only (a path may hold a space).
+fn volume_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 impl FormFields {
     /// Stores `value` in the field named like the spec's (`image`, `pids_limit`,
     /// `namespaces.net`, ...); unknown names are ignored.
@@ -79,6 +91,7 @@ impl FormFields {
             "cpus" => self.cpus = value,
             "pids_limit" => self.pids = value,
             "publish" => self.publish = value,
+            "volumes" => self.volumes = value,
             _ => {
                 if let Some(kind) = field
                     .strip_prefix("namespaces.")
@@ -112,6 +125,7 @@ impl FormFields {
         spec.name = optional(&self.name).map(str::to_string);
         spec.hostname = optional(&self.hostname).map(str::to_string);
         spec.publish = publish_list(&self.publish);
+        spec.volumes = volume_list(&self.volumes);
         if let Some(text) = optional(&self.memory) {
             match text.parse::<MemorySize>() {
                 Ok(size) => spec.memory = Some(size),
@@ -260,6 +274,21 @@ mod tests {
         let problems = shared.to_spec().unwrap_err();
         assert_eq!(problems[0].code, "conflicting_options");
         assert_eq!(problems[0].field.as_deref(), Some("publish"));
+    }
+
+    #[test]
+    fn volumes_are_a_comma_separated_list_checked_by_entry() {
+        let mut form = FormFields::default();
+        form.set("volumes", " data:/data ,, conf:/etc/my app:ro ".into());
+        let spec = form.to_spec().unwrap();
+        assert_eq!(spec.volumes, vec!["data:/data", "conf:/etc/my app:ro"]);
+        assert!(FormFields::default().to_spec().unwrap().volumes.is_empty());
+        form.set("volumes", "data:/data, data:/proc".into());
+        let problems = form.to_spec().unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].code, "invalid_volume");
+        assert_eq!(problems[0].field.as_deref(), Some("volumes[1]"));
+        assert_eq!(form_field("volumes[1]"), "volumes");
     }
 
     #[test]

@@ -7,20 +7,29 @@
 //! send actions; all JavaScript interop is in [`bindings`].
 //!
 //! `state`, `form`, `view` (the live view's data and the network picture), `images` (images,
-//! builds), `network` (ports, the move control) and `presets` are plain Rust, unit-tested on
-//! the host; everything touching the DOM is compiled for wasm32 only.
+//! builds), `network` (ports, the move control), `presets`, `route` (which page the address
+//! asks for), `lessons` (the lesson followed), `join` (an attendee's workshop), `trainer` (the
+//! trainer's dashboard) and `spectate` (attendees' terminals watched read-only) are plain Rust,
+//! unit-tested on the host; everything touching the DOM is compiled for wasm32 only.
 
 pub mod form;
 pub mod images;
+pub mod join;
+pub mod lessons;
 pub mod network;
 pub mod presets;
+pub mod route;
+pub mod spectate;
 pub mod state;
+pub mod trainer;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+#[cfg(target_arch = "wasm32")]
+mod browser;
 #[cfg(target_arch = "wasm32")]
 mod components;
 #[cfg(target_arch = "wasm32")]

@@ -1,8 +1,9 @@
 //! The page's one state machine: the connection, the session's containers (cards, each with
 //! its last diff), their terminals (panes), the live view of each ([`Views`]), the images and
 //! the last build ([`Images`]), the move control's last request ([`Mover`]), the preset last
-//! run, and which request each pending `ref` came from, so that a reply lands next to what
-//! caused it.
+//! run, the lesson followed ([`Lessons`]), the workshop joined ([`Attendance`]), the trainer's
+//! dashboard ([`Trainer`]), and which request each pending `ref` came from, so that a reply
+//! lands next to what caused it. How lesson and workshop messages land is in `state/teaching.rs`.
 //!
 //! Plain data and a pure [`AppState::apply`]; `Reducible` wraps it for Yew. Terminal bytes
 //! never pass through here (they go straight to xterm.js, see `screens.rs`).
@@ -10,15 +11,21 @@
 use std::rc::Rc;
 
 use isolab_shared::protocol::{
-    ChangeInfo, ContainerInfo, Handle, ImageInfo, LayerInfo, Limits, Ref, ServerMsg, ViewTarget,
-    ViewUpdate,
+    codes, ChangeInfo, ContainerInfo, Handle, ImageInfo, LayerInfo, Limits, Ref, ServerMsg,
+    ViewTarget, ViewUpdate,
 };
 use yew::Reducible;
 
 use crate::images::Images;
+use crate::join::Attendance;
+use crate::lessons::Lessons;
 use crate::network::{Move, Mover};
 use crate::presets::PresetStatus;
+use crate::route::Route;
+use crate::trainer::Trainer;
 use crate::view::Views;
+
+mod teaching;
 
 /// The WebSocket's state as the page shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +68,30 @@ pub enum Origin {
     Diff(String),
     /// The network panel's move control: its answer is a `state`, its error shown there.
     Move(Move),
+    /// The `lessons` asked on each `hello`.
+    Lessons,
+    /// "Start lesson" or "Restart lesson" (the lesson's name): answered by `lesson`.
+    LessonStart(String),
+    /// A step's "Show me": its answer is a `progress` (which has no `ref`).
+    LessonSolve(u32),
+    /// The join form: answered by `joined`.
+    Join,
+    /// The trainer's token (from the form, or re-sent after a `hello`): answered by `workshops`.
+    Admin(String),
+    /// The trainer's "New workshop" form: answered by `workshop`, which opens its dashboard.
+    WorkshopCreate,
+    /// A workshop's "Open" (its id): answered by `workshop`.
+    WorkshopOpen(String),
+    /// "End workshop" (its id).
+    WorkshopEnd(String),
+    /// A "Watch" button: the attendee's terminal. Answered by `spectating`.
+    Spectate {
+        workshop: String,
+        attendee: String,
+        handle: Handle,
+    },
+    /// A watched terminal's close button (our handle for it).
+    Unspectate(Handle),
 }
 
 /// How a process ended.
@@ -172,6 +203,8 @@ impl Pane {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppState {
+    /// The page the address asked for.
+    pub route: Route,
     pub conn: Conn,
     /// Bumped on every `hello`: handles start again with each connection.
     pub session: u32,
@@ -196,11 +229,21 @@ pub struct AppState {
     pub images: Images,
     /// The move control's request in flight, last done, last refused.
     pub mover: Mover,
+    /// The lessons offered, the one followed and its progress.
+    pub lessons: Lessons,
+    /// The workshop joined (an attendee's page).
+    pub attendance: Attendance,
+    /// The trainer's dashboard (the trainer's page).
+    pub trainer: Trainer,
+    /// Why the server ended the session (`session_ended`: idle, too old, or its workshop
+    /// ended), shown until dismissed, across the reconnection that follows.
+    pub ended: Option<String>,
 }
 
 impl Default for AppState {
     fn default() -> Self {
         AppState {
+            route: Route::Playground,
             conn: Conn::Connecting,
             session: 0,
             limits: None,
@@ -215,10 +258,18 @@ impl Default for AppState {
             preset: None,
             images: Images::default(),
             mover: Mover::default(),
+            lessons: Lessons::default(),
+            attendance: Attendance::default(),
+            trainer: Trainer::default(),
+            ended: None,
         }
     }
 }
 
+// A `hello` (with its lesson and workshop) makes `Received` the largest variant by far; an
+// action is made once per message and consumed at once, so boxing it would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Connecting,
@@ -245,6 +296,16 @@ pub enum Action {
     SelectImage(String),
     /// Stop showing a container's diff (its id).
     HideDiff(String),
+    /// The lesson picker's choice (a lesson's name).
+    PickLesson(String),
+    /// Show or hide a step's hint.
+    ToggleHint(u32),
+    /// Open or close a step.
+    ToggleStep(u32),
+    /// Forget a watched terminal (its `unspectate` is sent).
+    CloseSpectator(Handle),
+    /// Stop showing why the session ended.
+    DismissEnded,
 }
 
 impl Reducible for AppState {
@@ -264,6 +325,15 @@ impl Reducible for AppState {
 }
 
 impl AppState {
+    /// The page at `route`; a trainer's with what its tab remembers (`Trainer::new`).
+    pub fn new(route: Route, trainer: Trainer) -> AppState {
+        AppState {
+            route,
+            trainer,
+            ..AppState::default()
+        }
+    }
+
     /// The state after `action`.
     pub fn apply(&mut self, action: Action) {
         match action {
@@ -286,6 +356,11 @@ impl AppState {
                     card.diff = None;
                 }
             }
+            Action::PickLesson(name) => self.lessons.pick(name),
+            Action::ToggleHint(step) => self.lessons.toggle_hint(step),
+            Action::ToggleStep(step) => self.lessons.toggle_step(step),
+            Action::CloseSpectator(handle) => self.trainer.spectators.close(handle),
+            Action::DismissEnded => self.ended = None,
         }
     }
 
@@ -324,6 +399,9 @@ impl AppState {
         }
         self.images.failed(connection_lost());
         self.mover.lost();
+        self.lessons.lost();
+        self.attendance.lost();
+        self.trainer.lost();
     }
 
     fn sent(&mut self, reference: Ref, origin: Origin) {
@@ -350,24 +428,39 @@ impl AppState {
             }
             Origin::Move(request) => self.mover.sent(request.clone()),
             Origin::Preset | Origin::Watch(_) | Origin::Images => {}
+            lesson_or_workshop => self.sent_lesson_or_workshop(lesson_or_workshop),
         }
         self.pending.push((reference, origin));
     }
 
-    /// The origin of the request `reference` answers, no longer pending.
+    /// The origin of the request `reference` answers, no longer pending. A "Show me" is not
+    /// answered by the replies its actions bring under its `ref` (`created`, `state`): only by
+    /// its step passing or an error (`teaching.rs`).
     fn answered(&mut self, reference: Option<Ref>) -> Option<Origin> {
         let at = self
             .pending
             .iter()
             .position(|(r, _)| Some(*r) == reference)?;
+        if matches!(self.pending[at].1, Origin::LessonSolve(_)) {
+            return None;
+        }
         Some(self.pending.remove(at).1)
     }
 
     fn received(&mut self, msg: ServerMsg) {
         match msg {
             ServerMsg::Hello {
-                limits, containers, ..
-            } => self.hello(limits, containers),
+                limits,
+                containers,
+                lesson,
+                workshop,
+                ..
+            } => {
+                self.hello(limits, containers);
+                self.lessons.restored(lesson);
+                self.attendance.restored(workshop);
+                self.trainer.reconnected();
+            }
             ServerMsg::Created {
                 reference,
                 container,
@@ -410,6 +503,13 @@ impl AppState {
                 container,
                 changes,
             } => self.diff(reference, &container, changes),
+            msg @ (ServerMsg::Lessons { .. }
+            | ServerMsg::Lesson { .. }
+            | ServerMsg::Progress { .. }
+            | ServerMsg::Joined { .. }
+            | ServerMsg::Workshops { .. }
+            | ServerMsg::Workshop { .. }
+            | ServerMsg::Spectating { .. }) => self.lesson_or_workshop(msg),
             ServerMsg::Error {
                 reference,
                 code,
@@ -437,7 +537,9 @@ impl AppState {
         self.mover.lost();
         self.panes.clear();
         self.cards.clear();
-        self.notice = (had_running && containers.is_empty()).then(|| {
+        // Once the server said why it ended the session, that is what the page shows.
+        let removed = had_running && containers.is_empty() && self.ended.is_none();
+        self.notice = removed.then(|| {
             "The connection was lost and the server removed this session's containers.".to_string()
         });
         self.views
@@ -468,6 +570,9 @@ impl AppState {
     }
 
     fn exited(&mut self, handle: Handle, container: &str, exit: Exit) {
+        if self.trainer.spectators.exited(handle, exit.clone()) {
+            return;
+        }
         if let Some(pane) = self.panes.iter_mut().find(|p| p.handle == handle) {
             pane.exit = Some(exit.clone());
         }
@@ -555,6 +660,15 @@ impl AppState {
     }
 
     fn error(&mut self, reference: Option<Ref>, problem: Problem) {
+        if problem.code == codes::SESSION_ENDED {
+            self.answered(reference);
+            self.ended = Some(problem.message);
+            return;
+        }
+        if self.solve_refused(reference) {
+            self.lessons.failed(problem);
+            return;
+        }
         match self.answered(reference) {
             Some(Origin::Create) => {
                 self.creating = false;
@@ -589,6 +703,7 @@ impl AppState {
             Some(Origin::Watch(target)) => self
                 .views
                 .failed(target, format!("{}: {}", problem.code, problem.message)),
+            Some(lesson_or_workshop) => self.refused(lesson_or_workshop, problem),
             // A resize or keystroke that crossed its process's end (a short-lived command,
             // such as an image's CMD, can end before its terminal is even drawn): nothing lost.
             None if self.crossed_an_exit(&problem) => {}
@@ -668,6 +783,10 @@ fn connection_lost() -> Problem {
 #[cfg(test)]
 mod image_tests;
 #[cfg(test)]
+mod lesson_tests;
+#[cfg(test)]
 mod network_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workshop_tests;

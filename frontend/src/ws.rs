@@ -10,7 +10,8 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 /// What the socket reports.
 pub enum Event {
     Open,
-    Message(ServerMsg),
+    /// Boxed: a `hello` (with a lesson and a workshop) is much larger than the other events.
+    Message(Box<ServerMsg>),
     /// Bytes a terminal wrote (output, or stderr of a process without a tty).
     Output {
         handle: Handle,
@@ -99,7 +100,7 @@ fn decode(e: &MessageEvent) -> Event {
     let data = e.data();
     if let Some(text) = data.as_string() {
         return match serde_json::from_str::<ServerMsg>(&text) {
-            Ok(msg) => Event::Message(msg),
+            Ok(msg) => Event::Message(Box::new(msg)),
             Err(err) => Event::Garbled(format!("unreadable message from the server: {err}")),
         };
     }

@@ -11,12 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::spec::ContainerSpec;
 
 pub mod images;
+pub mod lessons;
 pub mod view;
 pub use images::{ChangeInfo, ImageInfo, LayerInfo};
+pub use lessons::{
+    AttendeeContainer, AttendeeView, LessonInfo, LessonSummary, Progress, StepInfo, WorkshopBrief,
+    WorkshopView,
+};
 pub use view::{ViewTarget, ViewUpdate};
 
 /// Bumped on any change a peer must know about; sent in [`ServerMsg::Hello`].
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The request a reply answers: any number the client chose, echoed back.
 pub type Ref = u64;
@@ -127,11 +132,81 @@ pub enum ClientMsg {
         from: String,
         to: String,
     },
+    /// The lessons this server offers; answered by `lessons`.
+    Lessons {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Start a lesson: the session's containers are removed, the lesson's are created, and its
+    /// checks start; answered by `lesson`, then `progress` as steps pass. In a workshop, only
+    /// the workshop's lesson may be (re)started.
+    LessonStart {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        lesson: String,
+    },
+    /// Run a step's solution (what the learner would have typed); the step is marked solved.
+    LessonSolve {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        step: u32,
+    },
+    /// Join a workshop with its code and a display name; answered by `joined`, then `lesson`.
+    Join {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        code: String,
+        name: String,
+    },
+    /// Become the server's trainer with its admin token; answered by `workshops`.
+    Admin {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        token: String,
+    },
+    /// (Trainer) Create a workshop running a lesson; answered by `workshop`, sent again
+    /// whenever an attendee joins, leaves or progresses.
+    WorkshopCreate {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        lesson: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
+    /// (Trainer) Follow an existing workshop's dashboard (`workshop` messages).
+    WorkshopOpen {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        id: String,
+    },
+    /// (Trainer) End a workshop: every attendee's containers are removed.
+    WorkshopEnd {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        id: String,
+    },
+    /// (Trainer) Watch an attendee's terminal read-only: answered by `spectating` with a handle
+    /// of this session, whose output frames follow (the last 64 KiB first). Input, resizes and
+    /// signals for that handle are refused.
+    Spectate {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        workshop: String,
+        attendee: String,
+        /// The attendee's terminal handle (from `workshop`).
+        handle: Handle,
+    },
+    /// Stop watching.
+    Unspectate {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        handle: Handle,
+    },
 }
 
 impl ClientMsg {
     /// Every `type` a client may send (a server tells an unknown type from a malformed message).
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 24] = [
         "create",
         "exec",
         "resize",
@@ -146,6 +221,16 @@ impl ClientMsg {
         "build",
         "diff",
         "move_interface",
+        "lessons",
+        "lesson_start",
+        "lesson_solve",
+        "join",
+        "admin",
+        "workshop_create",
+        "workshop_open",
+        "workshop_end",
+        "spectate",
+        "unspectate",
     ];
 
     /// The `ref` the reply will echo.
@@ -163,7 +248,17 @@ impl ClientMsg {
             | ClientMsg::Images { reference }
             | ClientMsg::Build { reference, .. }
             | ClientMsg::Diff { reference, .. }
-            | ClientMsg::MoveInterface { reference, .. } => *reference,
+            | ClientMsg::MoveInterface { reference, .. }
+            | ClientMsg::LessonStart { reference, .. }
+            | ClientMsg::LessonSolve { reference, .. }
+            | ClientMsg::Join { reference, .. }
+            | ClientMsg::Admin { reference, .. }
+            | ClientMsg::WorkshopCreate { reference, .. }
+            | ClientMsg::WorkshopOpen { reference, .. }
+            | ClientMsg::WorkshopEnd { reference, .. }
+            | ClientMsg::Spectate { reference, .. }
+            | ClientMsg::Unspectate { reference, .. } => *reference,
+            ClientMsg::Lessons { reference } => *reference,
             ClientMsg::Ack { .. } => None,
         }
     }
@@ -180,6 +275,12 @@ pub enum ServerMsg {
         /// The containers this session already has (after a reload or a reconnect), whose
         /// terminals' last output follows as binary frames.
         containers: Vec<ContainerInfo>,
+        /// The session's lesson and progress, when it follows one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lesson: Option<LessonState>,
+        /// The workshop this session joined, and the name it joined with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workshop: Option<Joined>,
     },
     /// A container (or an `exec`'d process) runs; its terminal is `handle`.
     Created {
@@ -256,6 +357,65 @@ pub enum ServerMsg {
         container: String,
         changes: Vec<ChangeInfo>,
     },
+    /// The lessons this server offers.
+    Lessons {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        lessons: Vec<LessonSummary>,
+    },
+    /// A lesson started (its containers follow as `created`).
+    Lesson {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        #[serde(flatten)]
+        state: LessonState,
+    },
+    /// The learner's progress changed (a check passed, or failed for a new reason).
+    Progress { progress: Progress },
+    /// This session joined a workshop.
+    Joined {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        #[serde(flatten)]
+        joined: Joined,
+    },
+    /// (Trainer) The server's workshops, in answer to `admin`.
+    Workshops {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        workshops: Vec<WorkshopView>,
+    },
+    /// (Trainer) A workshop's dashboard, whenever it changes.
+    Workshop {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        workshop: WorkshopView,
+    },
+    /// (Trainer) An attendee's terminal is watched read-only under `handle`.
+    Spectating {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        handle: Handle,
+        workshop: String,
+        attendee: String,
+        /// The attendee's display name and container, for the terminal's title.
+        name: String,
+        container: String,
+    },
+}
+
+/// A lesson and how far the session is in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LessonState {
+    pub lesson: LessonInfo,
+    pub progress: Progress,
+}
+
+/// A workshop joined, and the display name the session joined with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub workshop: WorkshopBrief,
+    pub name: String,
 }
 
 impl ServerMsg {
@@ -296,6 +456,18 @@ pub mod codes {
     /// The session was idle too long, or reached its maximum lifetime: its containers are
     /// removed and the connection closes.
     pub const SESSION_ENDED: &str = "session_ended";
+    /// A trainer's request without the admin token, or with a wrong one.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// No lesson by that name on this server.
+    pub const UNKNOWN_LESSON: &str = "unknown_lesson";
+    /// No live workshop with that code or id (it may have ended).
+    pub const UNKNOWN_WORKSHOP: &str = "unknown_workshop";
+    /// The session follows no lesson (`lesson_solve` without `lesson_start`).
+    pub const NO_LESSON: &str = "no_lesson";
+    /// A display name already taken in the workshop, or not usable (empty, too long).
+    pub const BAD_NAME: &str = "bad_name";
+    /// Input, a resize or a signal for a terminal watched read-only.
+    pub const READ_ONLY: &str = "read_only";
 }
 
 /// What the server allows, sent in `hello`.
@@ -366,6 +538,9 @@ pub struct ContainerInfo {
     /// Ports published on the server's loopback (`HOSTPORT:CONTAINERPORT[/udp]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
+    /// The OCI runtime that runs it: `isolab`, `runc` or `crun` (empty from older servers).
+    #[serde(default)]
+    pub runtime: String,
 }
 
 /// What a binary frame carries.

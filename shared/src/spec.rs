@@ -7,9 +7,11 @@
 
 mod memory;
 mod namespaces;
+mod volumes;
 
 pub use memory::MemorySize;
 pub use namespaces::{Namespaces, NsKind, NsMode};
+pub use volumes::{is_valid_volume_name, VolumeMount};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +90,20 @@ pub struct ContainerSpec {
     /// container needs a private network namespace on the server's network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<String>,
+    /// Named volumes (docker's `-v NAME:/path[:ro]`): folders that outlive the container, kept
+    /// by the CLI (until `isolab volume rm`) or by the server's session (until it ends). Root
+    /// inside owns what it writes there, whatever the container's uid range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// Which OCI runtime runs it, from the same bundle: `isolab` (our own, the default), or
+    /// `runc` or `crun` where installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
+
+/// The runtimes a spec may name: ours first (the default), then the peers that run the same
+/// bundle.
+pub const RUNTIMES: [&str; 3] = ["isolab", "runc", "crun"];
 
 /// A published port: `-p 8080:80` or `-p 5353:53/udp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,7 +284,14 @@ impl ContainerSpec {
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
             publish: Vec::new(),
+            volumes: Vec::new(),
+            runtime: None,
         }
+    }
+
+    /// The runtime that runs it: `isolab` unless the spec names a peer.
+    pub fn runtime_name(&self) -> &str {
+        self.runtime.as_deref().unwrap_or(RUNTIMES[0])
     }
 
     /// Checks every field; returns the first problem found.
@@ -339,7 +361,78 @@ impl ContainerSpec {
         self.check_namespaces(&mut out);
         self.check_capabilities(&mut out);
         self.check_publish(&mut out);
+        self.check_volumes(&mut out);
+        self.check_runtime(&mut out);
         out
+    }
+
+    /// A known runtime; a peer (runc, crun) runs the bundle as it is, so isolab's own init
+    /// (`init`) and a root in another container's mount namespace are ours only.
+    fn check_runtime(&self, out: &mut Vec<SpecError>) {
+        let Some(name) = &self.runtime else { return };
+        if !check_nul(out, "runtime", name) {
+            return;
+        }
+        if !RUNTIMES.contains(&name.as_str()) {
+            out.push(SpecError::new(
+                "invalid_runtime",
+                "runtime",
+                format!("{name:?} is not a runtime: use isolab, runc or crun"),
+            ));
+            return;
+        }
+        if name == RUNTIMES[0] {
+            return;
+        }
+        if self.init {
+            out.push(SpecError::new(
+                "conflicting_options",
+                "init",
+                format!("--init is isolab's own init: {name} cannot run it"),
+            ));
+        }
+        if matches!(self.namespaces.mnt, NsMode::Container(_)) {
+            out.push(SpecError::new(
+                "conflicting_options",
+                "namespaces.mnt",
+                format!("{name} makes a root of its own: it cannot join another container's mount namespace"),
+            ));
+        }
+    }
+
+    /// The `volumes` entries, parsed (those that do not parse are left out: see `validate`).
+    pub fn volume_mounts(&self) -> Vec<VolumeMount> {
+        self.volumes
+            .iter()
+            .filter_map(|v| VolumeMount::parse(v).ok())
+            .collect()
+    }
+
+    fn check_volumes(&self, out: &mut Vec<SpecError>) {
+        let mut seen = Vec::new();
+        for (i, v) in self.volumes.iter().enumerate() {
+            let field = format!("volumes[{i}]");
+            if !check_nul(out, &field, v) {
+                continue;
+            }
+            match VolumeMount::parse(v) {
+                Err(message) => out.push(SpecError::new("invalid_volume", field, message)),
+                Ok(m) if seen.contains(&m.path) => out.push(SpecError::new(
+                    "invalid_volume",
+                    field,
+                    format!("{} is already the destination of another volume", m.path),
+                )),
+                Ok(m) => seen.push(m.path),
+            }
+        }
+        if !self.volumes.is_empty() && matches!(self.namespaces.mnt, NsMode::Container(_)) {
+            out.push(SpecError::new(
+                "conflicting_options",
+                "volumes",
+                "volumes need a mount namespace of the container's own (it would mount them \
+                 in the other container's files)",
+            ));
+        }
     }
 
     fn check_publish(&self, out: &mut Vec<SpecError>) {

@@ -217,6 +217,17 @@ impl Snapshot {
         for e in read_dir(&data_root.join("cni/ipam")) {
             s.insert(format!("ipam {}", e.display()));
         }
+        // Named volumes: the CLI's (kept until `volume rm`), and each server session's set
+        // (removed when the session ends).
+        let volumes = state_root.join("volumes");
+        for e in read_dir(&volumes)
+            .into_iter()
+            .chain(read_dir(&volumes.join("local")))
+        {
+            if e != volumes.join("local") {
+                s.insert(format!("volume {}", e.display()));
+            }
+        }
         for dir in [
             state_root.join("containers"),
             state_root.join("names"),

@@ -610,19 +610,24 @@ fn the_exec_helper_runs_from_a_sealed_copy() {
     t.assert_no_leaks();
 }
 
-#[test]
-fn a_terminal_is_made_inside_the_container() {
-    let t = Isolab::new(BIN);
-    // util-linux's `script` gives isolab a terminal of its own to relay.
+/// `isolab ARGS` (a shell's words) with a terminal: util-linux's `script` gives isolab one of
+/// its own to relay.
+fn in_a_terminal(t: &Isolab, args: &str) -> std::process::Output {
     let cmd = format!(
-        "ISOLAB_STATE_ROOT={} ISOLAB_DATA_ROOT={} {BIN} run -t busybox sh -c 'tty; stty size'",
+        "ISOLAB_STATE_ROOT={} ISOLAB_DATA_ROOT={} {BIN} {args}",
         t.state_root.display(),
         t.data_root.display()
     );
-    let out = std::process::Command::new("script")
+    std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_terminal_is_made_inside_the_container() {
+    let t = Isolab::new(BIN);
+    let out = in_a_terminal(&t, "run -t busybox sh -c 'tty; stty size'");
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(
@@ -915,5 +920,277 @@ fn a_private_state_root_still_works() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "reached\n", "{}", stderr(&out));
+    t.assert_no_leaks();
+}
+
+/// A run refused before anything was made: exit code 125, and `says` on stderr.
+fn assert_refused(out: &std::process::Output, says: &str) {
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(out));
+    assert!(
+        stderr(out).contains(says),
+        "{says:?} not in {}",
+        stderr(out)
+    );
+}
+
+/// The uid a file has on the host.
+fn host_uid(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .uid()
+}
+
+#[test]
+fn a_volume_outlives_its_container_and_is_root_s_in_every_uid_range() {
+    let t = Isolab::new(BIN);
+    // The first range stays taken, so the writer's and the reader's ranges differ.
+    t.ok(&["run", "-d", "--name", "holder", "busybox", "sleep", "100"]);
+    let write = "echo hello > /data/f; mkdir /data/sub; cat /proc/self/uid_map";
+    let writer_map = t.ok(&["run", "-v", "data:/data", "busybox", "sh", "-c", write]);
+    t.ok(&["run", "-d", "--name", "holder2", "busybox", "sleep", "100"]);
+    let read = "cat /data/f; ls -ln /data; cat /proc/self/uid_map; echo again >> /data/f";
+    let out = t.ok(&["run", "-v", "data:/data", "busybox", "sh", "-c", read]);
+    let range = |map: &str| map.split_whitespace().nth(1).map(str::to_string);
+    let reader_map = out.lines().last().unwrap_or_default().to_string();
+    assert!(range(&writer_map).is_some(), "{writer_map}");
+    assert_ne!(
+        range(&writer_map),
+        range(&reader_map),
+        "{writer_map} / {out}"
+    );
+    assert!(out.starts_with("hello\n"), "{out}");
+    for entry in ["f", "sub"] {
+        let line = out.lines().find(|l| l.ends_with(entry)).unwrap_or("");
+        let ids: Vec<&str> = line.split_whitespace().skip(2).take(2).collect();
+        assert_eq!(ids, ["0", "0"], "root's inside: {out}");
+    }
+    // On the host: stored 0-based, as image layers are.
+    let dir = t.state_root.join("volumes/local/data");
+    assert_eq!(host_uid(&dir.join("f")), 0);
+    assert_eq!(host_uid(&dir.join("sub")), 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("f")).unwrap(),
+        "hello\nagain\n"
+    );
+    // With the host's user namespace it is a plain bind of the same folder.
+    let out = t.ok(&[
+        "run",
+        "--user",
+        "host",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f",
+    ]);
+    assert_eq!(out, "hello\nagain\n");
+    // `volume ls` names its users; `volume rm` refuses while one runs.
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user1",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let ls = t.ok(&["volume", "ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("data") && l.contains("user1")),
+        "{ls}"
+    );
+    let out = t.run(&["volume", "rm", "data"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("in use by user1"), "{}", stderr(&out));
+    assert!(dir.join("f").exists());
+    t.ok(&["rm", "user1", "holder", "holder2"]);
+    assert_eq!(t.ok(&["volume", "rm", "data"]), "data\n");
+    assert!(!dir.exists());
+    let out = t.run(&["volume", "rm", "data"]);
+    assert!(stderr(&out).contains("no such volume"), "{}", stderr(&out));
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_read_only_volume_refuses_writes_and_bad_volumes_are_refused_clearly() {
+    let t = Isolab::new(BIN);
+    t.ok(&[
+        "run",
+        "-v",
+        "conf:/etc/app",
+        "busybox",
+        "sh",
+        "-c",
+        "echo v1 > /etc/app/c",
+    ]);
+    for user in ["private", "host"] {
+        let out = t.run(&[
+            "run",
+            "--user",
+            user,
+            "-v",
+            "conf:/etc/app:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/app/c; echo v2 > /etc/app/c",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{user}");
+        assert_eq!(stdout(&out), "v1\n");
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let path = t.state_root.join("volumes/local/conf/c");
+    assert_eq!(std::fs::read_to_string(path).unwrap(), "v1\n");
+    for (bad, says) in [
+        ("conf", "volumes[0]: \"conf\" is not NAME:/path[:ro]"),
+        ("conf:/proc/x", "volumes[0]: \"/proc/x\" is under /proc"),
+        ("../x:/x", "volumes[0]: \"../x\" is not a valid volume name"),
+        (
+            "conf:/x:rx",
+            "volumes[0]: \"conf:/x:rx\": \"rx\" is not a mode",
+        ),
+    ] {
+        assert_refused(&t.run(&["run", "-v", bad, "busybox", "true"]), says);
+    }
+    t.ok(&["volume", "rm", "conf"]);
+    t.assert_no_leaks();
+}
+
+/// Whether `name` is in PATH (runc and crun are optional peers).
+fn installed(name: &str) -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join(name).is_file())
+}
+
+/// The container's memory limit, from its cgroup (v1 or v2).
+fn memory_limit(id: &str) -> String {
+    let dir = cgroup_dir("memory", id);
+    let file = ["memory.limit_in_bytes", "memory.max"]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|f| f.exists())
+        .unwrap_or_else(|| panic!("no memory limit file in {}", dir.display()));
+    std::fs::read_to_string(file).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_same_spec_runs_under_isolab_runc_and_crun() {
+    let t = Isolab::new(BIN);
+    for rt in ["isolab", "runc", "crun"] {
+        if rt != "isolab" && !installed(rt) {
+            eprintln!("skipped: {rt} is not installed here");
+            continue;
+        }
+        let name = format!("under-{rt}");
+        let args = ["run", "-d", "--name", &name, "--runtime", rt, "-m", "48m"];
+        t.ok(&[&args[..], &["busybox", "sleep", "100"]].concat());
+        let pid = t.pid_of(&name).to_string();
+        for kind in ["mnt", "uts", "ipc", "pid", "net", "cgroup", "user"] {
+            assert_ne!(
+                ns_inode(&pid, kind),
+                ns_inode("self", kind),
+                "{rt}: the {kind} namespace is the container's own"
+            );
+        }
+        let id = t.id_of(&name);
+        assert_eq!(memory_limit(&id), (48u64 << 20).to_string(), "{rt}");
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(cgroup.contains(&format!("/isolab/{id}")), "{rt}: {cgroup}");
+        let inside = t.ok(&["exec", &name, "sh", "-c", "echo $$; id -u; hostname"]);
+        assert!(inside.ends_with(&format!("0\n{name}\n")), "{rt}: {inside}");
+        t.ok(&["rm", &name]);
+        assert!(
+            !cgroup_dir("memory", &id).exists(),
+            "{rt}: its cgroup is gone"
+        );
+        // A terminal that answers.
+        let run = format!("run -t --runtime {rt} busybox sh -c 'tty; echo pid=$$; exit 4'");
+        let out = in_a_terminal(&t, &run);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(4), "{rt}: {text}{}", stderr(&out));
+        assert!(
+            text.contains("/dev/pts/0") && text.contains("pid=1"),
+            "{rt}: {text}"
+        );
+        if rt != "isolab" {
+            let state = t.state_root.join(format!("peer-{rt}"));
+            let left: Vec<_> = std::fs::read_dir(&state).unwrap().flatten().collect();
+            assert!(left.is_empty(), "{rt} kept {left:?}");
+        }
+    }
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_runtime_that_is_not_installed_or_known_is_refused_clearly() {
+    let t = Isolab::new(BIN);
+    let out = t
+        .cmd(&["run", "--runtime", "runc", "busybox", "true"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_refused(&out, "runc is not installed on this host");
+    let out = t.run(&["run", "--runtime", "youki", "busybox", "true"]);
+    assert_refused(&out, "runtime: \"youki\" is not a runtime");
+    t.assert_no_leaks();
+}
+
+#[test]
+fn a_volume_is_root_s_under_a_peer_that_idmaps_and_refused_by_one_that_cannot() {
+    let t = Isolab::new(BIN);
+    t.ok(&[
+        "run",
+        "-v",
+        "pv:/pv",
+        "busybox",
+        "sh",
+        "-c",
+        "echo mine > /pv/f",
+    ]);
+    for rt in ["runc", "crun"] {
+        if !installed(rt) {
+            eprintln!("skipped: {rt} is not installed here");
+            continue;
+        }
+        let read = "cat /pv/f; ls -ln /pv/f";
+        let out = t.run(&[
+            "run",
+            "--runtime",
+            rt,
+            "-v",
+            "pv:/pv",
+            "busybox",
+            "sh",
+            "-c",
+            read,
+        ]);
+        let err = stderr(&out);
+        if err.contains("makes no idmapped mounts") {
+            // runc before 1.2: a clear refusal, nothing made.
+            assert_refused(&out, "volumes: ");
+            continue;
+        }
+        let text = stdout(&out);
+        assert!(out.status.success(), "{rt}: {text}{err}");
+        let ids: Vec<&str> = text
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            (text.lines().next(), ids.get(2..4)),
+            (Some("mine"), Some(&["0", "0"][..]))
+        );
+    }
+    t.ok(&["volume", "rm", "pv"]);
     t.assert_no_leaks();
 }

@@ -685,3 +685,152 @@ async fn an_address_holds_at_most_its_share_of_sessions() {
     assert!(server.stop().success());
     t.assert_no_leaks();
 }
+
+/// `create` of `spec` is refused with `code`, naming `field` (`state`s and `view`s that come
+/// first are skipped).
+async fn assert_refused(c: &mut Client, spec: ContainerSpec, code: &str, field: &str) {
+    c.send(&ClientMsg::Create {
+        reference: Some(9),
+        spec: Box::new(spec),
+    })
+    .await;
+    let e = loop {
+        match c.next_msg().await {
+            ServerMsg::State { .. } | ServerMsg::View { .. } => {}
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&e, ServerMsg::Error { code: got, field: Some(f), .. }
+            if got == code && f == field),
+        "expected {code} on {field}: {e:?}"
+    );
+}
+
+/// The volume sets of the server's sessions under the test's state root.
+fn session_volume_sets(t: &Isolab) -> Vec<std::path::PathBuf> {
+    let dirs = std::fs::read_dir(t.state_root.join("volumes"))
+        .into_iter()
+        .flatten();
+    dirs.flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.ends_with("local"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_s_volume_outlives_its_containers_and_goes_with_the_session() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let run = |name: &str, script: &str, volume: &str| {
+        let mut spec = ContainerSpec::new("busybox", vec!["sh".into(), "-c".into(), script.into()]);
+        spec.name = Some(name.into());
+        spec.volumes = vec![volume.into()];
+        spec
+    };
+    let (h, _) = c
+        .create(run("writer", "echo from-writer > /data/f", "data:/data"))
+        .await;
+    assert_eq!(exit_code(&mut c, h).await, 0);
+    let read = "cat /v/f; ls -ln /v/f; echo no > /v/g";
+    let (h, _) = c.create(run("reader", read, "data:/v:ro")).await;
+    assert_eq!(
+        exit_code(&mut c, h).await,
+        1,
+        "a read-only volume refuses the write"
+    );
+    let out = String::from_utf8_lossy(&c.output[&h]).into_owned();
+    assert!(out.contains("from-writer"), "{out}");
+    assert!(out.contains(" 0        0 "), "root's inside: {out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    let sets = session_volume_sets(&t);
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert!(sets[0].join("data/f").exists());
+    // A bad entry is refused with its field.
+    let bad = run("bad", "true", "data:/proc/x");
+    assert_refused(&mut c, bad, "invalid_volume", "volumes[0]").await;
+    // The session ends (its grace is 1 s): its volumes go with it.
+    drop(c);
+    isolab_tests::eventually(
+        "the session's volumes removed",
+        Duration::from_secs(10),
+        || !sets[0].exists(),
+    );
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_server_s_session_volumes_are_removed_when_the_next_starts() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let mut spec = ContainerSpec::new("busybox", vec!["true".into()]);
+    spec.volumes = vec!["data:/data".into()];
+    let (h, _) = c.create(spec).await;
+    assert_eq!(exit_code(&mut c, h).await, 0);
+    // The CLI's own volumes are never a server's to remove.
+    t.ok(&["run", "-v", "mine:/m", "busybox", "touch", "/m/kept"]);
+    server.kill();
+    drop(c);
+    let sets = session_volume_sets(&t);
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let next = Server::start(&t);
+    assert!(!sets[0].exists(), "removed at start-up");
+    assert!(t.state_root.join("volumes/local/mine/kept").exists());
+    drop(next);
+    t.ok(&["volume", "rm", "mine"]);
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_runs_containers_under_the_runtime_it_names() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let installed = |name: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .any(|dir| dir.join(name).is_file())
+    };
+    for rt in ["runc", "crun"] {
+        if !installed(rt) {
+            eprintln!("skipped: {rt} is not installed here");
+            continue;
+        }
+        let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+        spec.name = Some(format!("on-{rt}"));
+        spec.tty = true;
+        spec.runtime = Some(rt.into());
+        spec.memory = Some(isolab_shared::spec::MemorySize(40 << 20));
+        let (h, info) = c.create(spec).await;
+        assert_eq!(info.runtime, rt);
+        c.input(h, "tty; echo pid=$$; hostname\n").await;
+        let out = c.output_until(h, &format!("on-{rt}\r\n")).await;
+        assert!(out.contains("/dev/pts/0") && out.contains("pid=1"), "{out}");
+        // The live view finds its cgroup where isolab made it.
+        let target = isolab_shared::protocol::view::ViewTarget::Container(info.name.clone());
+        c.send(&ClientMsg::Watch {
+            reference: None,
+            target: target.clone(),
+        })
+        .await;
+        let cgroup = loop {
+            if let ServerMsg::View { target: t, update } = c.next_msg().await {
+                if let (true, Some(cg)) = (t == target, update.cgroup) {
+                    break cg;
+                }
+            }
+        };
+        assert_eq!(cgroup.memory_limit, Some(40 << 20), "{rt}: {cgroup:?}");
+        assert!(cgroup.pids_current >= 1, "{rt}: {cgroup:?}");
+        c.input(h, "exit 6\n").await;
+        assert_eq!(exit_code(&mut c, h).await, 6);
+    }
+    let mut spec = ContainerSpec::new("busybox", vec!["true".into()]);
+    spec.runtime = Some("youki".into());
+    assert_refused(&mut c, spec, "invalid_runtime", "runtime").await;
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}

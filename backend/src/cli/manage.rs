@@ -85,27 +85,20 @@ pub fn diff(rt: &Runtime, name: &str) -> Result<ExitCode> {
 }
 
 pub fn rm(rt: &Runtime, names: &[String]) -> Result<ExitCode> {
-    let mut code = ExitCode::SUCCESS;
-    for name in names {
-        match rt.remove(name).with_context(|| format!("remove {name}")) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("isolab: {}", super::describe(&e));
-                code = ExitCode::from(1);
-            }
-        }
-    }
-    Ok(code)
+    Ok(each_name(names, "remove", |name| Ok(rt.remove(name)?)))
 }
 
 pub fn stop(rt: &Runtime, secs: u64, names: &[String]) -> Result<ExitCode> {
+    let timeout = std::time::Duration::from_secs(secs);
+    Ok(each_name(names, "stop", |name| Ok(rt.stop(name, timeout)?)))
+}
+
+/// `f` for each name, as docker's `rm` and `stop` go: the name printed when it went well, the
+/// error (`isolab: VERB NAME: …`) when not, and exit code 1 if any failed.
+pub(super) fn each_name(names: &[String], verb: &str, f: impl Fn(&str) -> Result<()>) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     for name in names {
-        let timeout = std::time::Duration::from_secs(secs);
-        match rt
-            .stop(name, timeout)
-            .with_context(|| format!("stop {name}"))
-        {
+        match f(name).with_context(|| format!("{verb} {name}")) {
             Ok(()) => println!("{name}"),
             Err(e) => {
                 eprintln!("isolab: {}", super::describe(&e));
@@ -113,13 +106,16 @@ pub fn stop(rt: &Runtime, secs: u64, names: &[String]) -> Result<ExitCode> {
             }
         }
     }
-    Ok(code)
+    code
 }
 
 pub fn gc(rt: &Runtime) -> Result<ExitCode> {
     let report = rt.gc();
     for id in &report.removed {
         println!("removed {id}");
+    }
+    for dir in &report.volume_sets {
+        println!("removed the volumes {}", dir.display());
     }
     for p in &report.problems {
         eprintln!("isolab: gc: {p}");

@@ -1,4 +1,4 @@
-//! The command line (clap): `isolab run`, `exec`, `ps`, `rm`, `gc`, `image`, `spec`.
+//! The command line (clap): `isolab run`, `exec`, `ps`, `rm`, `gc`, `image`, `volume`, `spec`.
 //! Errors here are `anyhow` with context; the runtime's own are typed.
 
 mod build;
@@ -9,6 +9,8 @@ mod oci;
 mod remote;
 mod run;
 mod serve;
+mod volume;
+mod workshop;
 
 use std::process::ExitCode;
 
@@ -93,10 +95,15 @@ enum Command {
     /// Network interfaces of containers.
     #[command(subcommand)]
     Net(net::NetCommand),
+    /// Named volumes (`run -v NAME:/path`): list, remove.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Write the OCI bundle (`config.json`) a run would use, without running it, like `runc spec`.
     Spec(run::SpecArgs),
     /// An OCI runtime with runc's commands: create, start, state, kill, delete, run.
     Oci(oci::OciArgs),
+    /// A trainer's workshops on a running server: create, ls, end, lessons.
+    Workshop(workshop::WorkshopArgs),
 }
 
 impl Cli {
@@ -117,7 +124,8 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let remote = matches!(&cli.command, Command::Run(args) if args.server.is_some());
+    let remote = matches!(&cli.command, Command::Run(args) if args.server.is_some())
+        || matches!(&cli.command, Command::Workshop(_));
     if !remote && !matches!(cli.command, Command::Serve(_)) {
         // Printing into a closed pipe (`isolab image inspect x | head`) ends the command quietly,
         // as with other Unix tools, instead of a panic. Not for the server or a remote run,
@@ -175,7 +183,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Gc => manage::gc(&rt()?),
         Command::Image(cmd) => image::run(&rt()?, cmd),
         Command::Net(cmd) => net::run(&rt()?, cmd),
+        Command::Volume(cmd) => volume::run(&rt()?, cmd),
         Command::Spec(args) => run::spec(&rt()?, args),
         Command::Oci(args) => oci::main(&mut rt()?, args),
+        Command::Workshop(args) => workshop::main(&paths.state_root, args),
     }
 }

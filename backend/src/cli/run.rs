@@ -85,6 +85,13 @@ pub struct RunArgs {
     /// the server's session network).
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     publish: Vec<String>,
+    /// Mount a named volume, NAME:/path[:ro] (made if missing, kept until `isolab volume rm`;
+    /// with --server, the session's, removed when it ends).
+    #[arg(short = 'v', long = "volume", value_name = "NAME:PATH")]
+    volumes: Vec<String>,
+    /// The OCI runtime that runs it, from the same bundle: isolab (the default), runc or crun.
+    #[arg(long, value_name = "NAME")]
+    runtime: Option<String>,
     /// Add a Linux capability (e.g. SYS_ADMIN; ALL for every one).
     #[arg(long = "cap-add", value_name = "CAP")]
     cap_add: Vec<String>,
@@ -143,6 +150,8 @@ impl RunArgs {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             publish: self.publish.clone(),
+            volumes: self.volumes.clone(),
+            runtime: self.runtime.clone(),
         }
     }
 }
@@ -161,6 +170,7 @@ pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
     let spec = args.to_spec();
     let opts = CreateOptions {
         allow_host_namespaces: true,
+        volume_root: Some(rt.paths.local_volumes()),
         ..CreateOptions::default()
     };
     let stdio = if args.detach {
@@ -172,6 +182,10 @@ pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
     };
     let mask = block_forwarded();
     let mut container = rt.create(&spec, &opts, stdio)?;
+    // The terminal's size before the command starts (it may ask at once).
+    if let Some((rows, cols)) = sys::get_winsize(0).filter(|_| args.tty) {
+        let _ = container.resize(rows, cols);
+    }
     container.start()?;
     if args.detach {
         println!("{}", container.id);
@@ -300,10 +314,16 @@ pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
         Some(u) => Some(crate::runtime::image::resolve_user(&image.layers, u)?),
         None => None,
     };
+    let volume_root = rt.paths.local_volumes();
+    // For a peer, a bundle it can run: without a time namespace where it makes none.
+    let peer_time = match spec.runtime_name() {
+        "isolab" => true,
+        name => crate::runtime::peer::Peer::find(name, &rt.paths)?.has_time_namespace(),
+    };
     let ctx = oci::SpecContext {
         id: id.clone(),
         allow_host: true,
-        have_time_ns: sys::have_time_namespace(),
+        have_time_ns: sys::have_time_namespace() && peer_time,
         // A bundle maps root to the first range isolab hands out (runc and crun make the user
         // namespace; the rootfs is read as `nobody`'s unless chowned to it, or `--user host`).
         uid_base: Some(crate::runtime::uid_ranges::FIRST_UID),
@@ -312,8 +332,12 @@ pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
         resolve: &|name| rt.find(name).ok().and_then(|s| s.init).map(|p| p.pid),
         image: &image.settings,
         user,
+        volume_root: Some(&volume_root),
     };
     let mut oci_spec = oci::to_oci(&spec, &ctx)?;
+    for v in spec.volume_mounts() {
+        crate::runtime::volumes::ensure(&volume_root, &v.name)?;
+    }
     if let Some(root) = oci_spec.root_mut() {
         root.set_path(args.rootfs.clone());
     }

@@ -29,6 +29,20 @@ pub struct ServeArgs {
     /// Listen beyond loopback without a token: anyone who reaches the port gets containers.
     #[arg(long)]
     insecure: bool,
+    /// The trainers' token: it creates, watches and ends workshops (the trainer's page is
+    /// `http://HOST:PORT/?trainer`). Without it a random one is made, printed, and written to
+    /// `<state root>/admin-token` for `isolab workshop` on this host.
+    #[arg(
+        long,
+        env = "ISOLAB_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// A folder of lesson folders, added to the built-in lessons (one of the same name replaces
+    /// a built-in one). docs/lessons.md describes them.
+    #[arg(long, value_name = "DIR")]
+    lessons: Option<PathBuf>,
     /// Live sessions one client address may hold (0: no cap).
     #[arg(long, default_value_t = 4)]
     max_sessions_per_ip: usize,
@@ -129,15 +143,22 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
             args.listen
         );
     }
-    if let Some(t) = &args.token {
-        let ok = t.len() >= 8
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        anyhow::ensure!(
-            ok,
-            "--token: use at least 8 characters from A-Z a-z 0-9 - _ . (it goes in a URL)"
-        );
+    for (flag, token) in [
+        ("--token", &args.token),
+        ("--admin-token", &args.admin_token),
+    ] {
+        if let Some(t) = token {
+            let ok = t.len() >= 8
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+            anyhow::ensure!(
+                ok,
+                "{flag}: use at least 8 characters from A-Z a-z 0-9 - _ . (it goes in a URL)"
+            );
+        }
     }
+    let lessons =
+        crate::lessons::Catalog::load(args.lessons.as_deref()).context("load the lessons")?;
     let admission = crate::server::admission::Policy {
         token: args.token.clone(),
         max_sessions_per_ip: args.max_sessions_per_ip,
@@ -153,6 +174,8 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         paths,
         limits,
         network,
+        lessons,
+        admin_token: args.admin_token,
     };
     let runtime = tokio::runtime::Runtime::new().context("start tokio")?;
     runtime.block_on(server::serve(cfg))?;

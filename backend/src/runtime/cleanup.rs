@@ -1,6 +1,7 @@
 //! Remove what a container leaves: its processes, the overlay mount, its cgroup, its name and
 //! its folders. [`teardown`] is idempotent and safe to run twice at once (the monitor and an
-//! `isolab rm` may race); [`gc`] applies it to every container nobody is in charge of.
+//! `isolab rm` may race); [`gc`] applies it to every container nobody is in charge of, and
+//! removes the named volumes of server sessions that are gone (never the CLI's `local` ones).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -37,11 +38,19 @@ pub fn teardown_with(
     if let Err(e) = cgroups.kill_all(id) {
         problems.push(format!("kill processes: {e}"));
     }
+    // A peer runtime's container (runc, crun): its own state and cgroups.
+    problems.extend(super::peer::delete(paths, id));
     // Otherwise the overlay is found by its upper dir, wherever it was mounted (a crashed run
     // may have used another state root).
+    // A peer's idmapped root, attached on the host at the bundle's `rootfs`, names its upper
+    // folder by descriptor: it is found by its mount point.
     let points = match rootfs {
         Some(p) => vec![p.to_path_buf()],
-        None => overlay_mounts(&paths.layer(id).join("upper")),
+        None => {
+            let mut points = overlay_mounts(&paths.layer(id).join("upper"));
+            points.push(paths.rootfs(id));
+            points
+        }
     };
     for point in points {
         match umount2(point.as_path(), MntFlags::MNT_DETACH) {
@@ -125,6 +134,8 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
 pub struct GcReport {
     pub removed: Vec<String>,
     pub problems: Vec<String>,
+    /// Volume folders of server sessions that are gone (a crashed server's).
+    pub volume_sets: Vec<PathBuf>,
 }
 
 /// Find every container that nobody is in charge of (its monitor is dead, or it never got one
@@ -187,6 +198,14 @@ pub fn gc(paths: &Paths, cgroups: &dyn CgroupManager) -> GcReport {
     }
     super::uid_ranges::release_stale(paths);
     let _ = cgroups.remove_parent_if_empty();
+    // After the containers: a dead session's volumes are no longer mounted anywhere.
+    report.volume_sets = super::volumes::collect_sets(&paths.volumes());
+    for dir in &report.volume_sets {
+        tracing::info!(
+            "removed the volumes of a session that is gone: {}",
+            dir.display()
+        );
+    }
     report
 }
 

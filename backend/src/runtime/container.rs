@@ -18,6 +18,7 @@ use super::cleanup;
 use super::image::{resolve_user, Image, ImageError, ImageStore, BUSYBOX_IMAGE};
 use super::init::protocol::{CreateConfig, ExitStatus, Failure, FromInit, RootfsLayers, ToInit};
 use super::launcher::{InitProcess, LaunchError};
+use super::peer::Peer;
 use super::spec::{self as oci, SpecBuildError, SpecContext};
 use super::state::{self, ContainerState, NameError, ProcRef, Status};
 use super::{is_id, new_id, sys, uid_ranges, Paths};
@@ -57,6 +58,8 @@ pub enum RuntimeError {
     Network(#[from] super::cni::CniError),
     #[error("{0}")]
     UidRange(#[from] super::uid_ranges::UidRangeError),
+    #[error("{0}")]
+    Volume(#[from] super::volumes::VolumeError),
 }
 
 impl RuntimeError {
@@ -84,6 +87,9 @@ pub struct CreateOptions {
     /// Give it an `/etc/hosts` of its own, bound from its state folder, that
     /// [`Runtime::write_hosts`] rewrites as its network's containers come and go.
     pub hosts_file: bool,
+    /// Where the spec's named volumes are kept (`<root>/<NAME>`, made when missing); without
+    /// one, a spec with volumes is refused.
+    pub volume_root: Option<PathBuf>,
 }
 
 /// The runtime: where files go, the host's cgroups, the image store.
@@ -195,6 +201,7 @@ impl Runtime {
             Some(u) => Some(resolve_user(&image.layers, u)?),
             None => None,
         };
+        let peer = self.peer_for(spec)?;
         let id = new_id();
         let resolve = |name: &str| self.find(name).ok().and_then(|s| s.init).map(|p| p.pid);
         let uid_base = match oci::with_effective_user(spec)?.namespaces.user {
@@ -204,13 +211,16 @@ impl Runtime {
         let ctx = SpecContext {
             id: id.clone(),
             allow_host: opts.allow_host_namespaces,
-            have_time_ns: sys::have_time_namespace(),
+            // A peer that makes no time namespace gets a bundle without one.
+            have_time_ns: sys::have_time_namespace()
+                && peer.as_ref().is_none_or(|p| p.has_time_namespace()),
             uid_base,
             host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
             host_memory: host_memory(),
             resolve: &resolve,
             image: &image.settings,
             user,
+            volume_root: opts.volume_root.as_deref(),
         };
         let mut oci_spec = oci::to_oci(spec, &ctx).inspect_err(|_| {
             uid_ranges::release(&self.paths, &id);
@@ -223,7 +233,10 @@ impl Runtime {
         let sealed = spec.init || !namespace_is_new(&oci_spec, LinuxNamespaceType::Pid);
         let init = InitProcess::spawn(sealed)?;
         let made = match self.prepare(&id, spec, &oci_spec, image, uid_base, opts) {
-            Ok((st, cfg)) => self.launch(st, cfg, stdio, init),
+            Ok((st, cfg)) => {
+                let cfg = CreateConfig { peer, ..cfg };
+                self.launch(st, cfg, stdio, init)
+            }
             Err(e) => {
                 init.reap(); // it reads end of file instead of `Create`, and exits
                 Err(e)
@@ -232,6 +245,30 @@ impl Runtime {
         made.inspect_err(|_| {
             cleanup::teardown(&self.paths, &id, self.cgroups.as_ref());
         })
+    }
+
+    /// The installed peer a spec names (None for our own runtime), refused when it is missing
+    /// or cannot make what the spec asks for.
+    fn peer_for(&self, spec: &ContainerSpec) -> Result<Option<Peer>, RuntimeError> {
+        let name = spec.runtime_name();
+        if name == isolab_shared::spec::RUNTIMES[0] {
+            return Ok(None);
+        }
+        let peer = Peer::find(name, &self.paths)
+            .map_err(|e| SpecBuildError::RuntimeNotInstalled(e.to_string()))?;
+        let user = oci::with_effective_user(spec)?.namespaces.user.clone();
+        if !spec.volumes.is_empty() && user != NsMode::Host && !peer.has_idmapped_mounts() {
+            let (major, minor) = peer.version;
+            return Err(SpecBuildError::RuntimeUnsupported {
+                field: "volumes",
+                message: format!(
+                    "{name} {major}.{minor} makes no idmapped mounts (runc 1.2 or crun do): \
+                     a volume's files would be nobody's inside"
+                ),
+            }
+            .into());
+        }
+        Ok(Some(peer))
     }
 
     /// Everything before the helper is told to `Create`: state, name, bundle, writable layer,
@@ -247,9 +284,22 @@ impl Runtime {
     ) -> Result<(ContainerState, CreateConfig), RuntimeError> {
         let dir = self.paths.container(id);
         std::fs::create_dir_all(&dir).map_err(RuntimeError::io("make the state folder"))?;
+        let volumes = match &opts.volume_root {
+            Some(root) => spec
+                .volume_mounts()
+                .iter()
+                .map(|v| super::volumes::ensure(root, &v.name))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let st = ContainerState {
             uid_base,
             lower: image.layers.clone(),
+            volumes,
+            runtime: spec
+                .runtime
+                .clone()
+                .filter(|r| r != isolab_shared::spec::RUNTIMES[0]),
             ..ContainerState::creating(
                 id,
                 spec.name.clone(),
@@ -313,6 +363,7 @@ impl Runtime {
             reaper: namespace_is_new(oci_spec, LinuxNamespaceType::Pid) && spec.init,
             paths: self.paths.clone(),
             oci_start_fifo: None,
+            peer: None,
         };
         Ok((st, cfg))
     }

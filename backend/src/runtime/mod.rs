@@ -17,12 +17,14 @@ pub mod init;
 pub mod launcher;
 pub mod layer;
 pub mod oci;
+pub mod peer;
 pub mod pty;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;
 pub mod uid_ranges;
+pub mod volumes;
 
 use std::path::PathBuf;
 
@@ -75,6 +77,14 @@ impl Paths {
     }
     pub fn rootfs(&self, id: &str) -> PathBuf {
         self.container(id).join("rootfs")
+    }
+    /// Every set of named volumes: `local` (the CLI's) and one per live server session.
+    pub fn volumes(&self) -> PathBuf {
+        self.state_root.join("volumes")
+    }
+    /// The CLI's named volumes.
+    pub fn local_volumes(&self) -> PathBuf {
+        self.volumes().join(volumes::LOCAL)
     }
 }
 

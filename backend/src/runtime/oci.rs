@@ -131,6 +131,7 @@ impl Runtime {
                 reaper: false,
                 paths: self.paths.clone(),
                 oci_start_fifo: Some(fifo),
+                peer: None,
             };
             // The sealed copy of our binary when a helper could be seen from inside (as `create`).
             let init = InitProcess::spawn(!namespace_is_new(&spec, LinuxNamespaceType::Pid))?;

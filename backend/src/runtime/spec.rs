@@ -7,6 +7,7 @@
 //! module makes no system calls and is fully unit-testable.
 
 mod base;
+mod volumes;
 
 use std::borrow::Cow;
 use std::fs;
@@ -30,6 +31,7 @@ pub use base::{
     base_spec, default_capabilities, default_device_rules, default_devices, default_masked_paths,
     default_mounts, DEFAULT_PATH,
 };
+pub use volumes::is_idmapped;
 
 /// Size of the uid/gid range mapped into a private user namespace.
 pub const USERNS_SIZE: u32 = 65536;
@@ -59,6 +61,8 @@ pub struct SpecContext<'a> {
     pub image: &'a ImageSettings,
     /// The image's USER, resolved to a uid and gid (through the image's `/etc/passwd`).
     pub user: Option<(u32, u32)>,
+    /// Where named volumes are kept (`<root>/<NAME>`); None: this caller offers none.
+    pub volume_root: Option<&'a Path>,
 }
 
 /// Why no OCI spec could be built.
@@ -106,6 +110,19 @@ pub enum SpecBuildError {
     /// container's user namespace to join is ambiguous.
     #[error("namespaces.user: this container joins namespaces of both {0:?} and {1:?}; a container shares the user namespace of the one it joins, so join one container, or set the user namespace (--user host or container:NAME)")]
     TwoUserNamespaces(String, String),
+    /// The runtime asked for is not installed (or does not answer `--version`).
+    #[error("{0}")]
+    RuntimeNotInstalled(String),
+    /// The runtime asked for cannot do what the spec needs.
+    #[error("{field}: {message}")]
+    RuntimeUnsupported {
+        /// The spec field it cannot serve.
+        field: &'static str,
+        message: String,
+    },
+    /// Volumes asked for where the caller keeps none.
+    #[error("volumes: named volumes are not available here")]
+    NoVolumeRoot,
     /// More memory asked for than the host has.
     #[error("memory: {bytes} bytes is more than this host's {host} bytes")]
     TooMuchMemory {
@@ -130,6 +147,9 @@ impl SpecBuildError {
             | SpecBuildError::TwoUserNamespaces(..) => Some("namespaces.user".to_string()),
             SpecBuildError::TooManyCpus { .. } => Some("cpus".to_string()),
             SpecBuildError::TooMuchMemory { .. } => Some("memory".to_string()),
+            SpecBuildError::NoVolumeRoot => Some("volumes".to_string()),
+            SpecBuildError::RuntimeNotInstalled(_) => Some("runtime".to_string()),
+            SpecBuildError::RuntimeUnsupported { field, .. } => Some(field.to_string()),
             SpecBuildError::InvalidId(_) => None,
         }
     }
@@ -146,6 +166,9 @@ impl SpecBuildError {
             SpecBuildError::TwoUserNamespaces(..) => "ambiguous_user_namespace",
             SpecBuildError::TooManyCpus { .. } => "cpus_exceed_host",
             SpecBuildError::TooMuchMemory { .. } => "memory_exceeds_host",
+            SpecBuildError::NoVolumeRoot => "volumes_unavailable",
+            SpecBuildError::RuntimeNotInstalled(_) => "runtime_not_installed",
+            SpecBuildError::RuntimeUnsupported { .. } => "runtime_unsupported",
         }
     }
 }
@@ -241,6 +264,7 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
     if spec.namespaces.user != NsMode::Host {
         rebind_unmountable(&mut mounts, spec);
     }
+    mounts.extend(volumes::volume_mounts(spec, ctx)?);
 
     let mut linux = base::base_linux();
     // Docker's default seccomp profile, resolved for the container's bounding set as docker does.

@@ -72,6 +72,13 @@ pub struct ContainerState {
     /// How its command ended, once [`Status::Stopped`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The folders of the named volumes it mounts (`isolab volume rm` spares them while it
+    /// lives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<std::path::PathBuf>,
+    /// The peer runtime (runc, crun) that runs it; None: isolab's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 impl ContainerState {
@@ -95,6 +102,8 @@ impl ContainerState {
             detached: false,
             bundle: None,
             exit_code: None,
+            volumes: Vec::new(),
+            runtime: None,
         }
     }
 

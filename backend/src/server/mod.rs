@@ -35,6 +35,10 @@ pub struct ServerConfig {
     pub network: crate::network::NetworkConfig,
     /// Token, load thresholds, sessions per address.
     pub admission: admission::Policy,
+    /// The lessons offered.
+    pub lessons: crate::lessons::Catalog,
+    /// The trainers' token; None: a random one, written to `<state root>/admin-token`.
+    pub admin_token: Option<String>,
 }
 
 /// Shared by every connection.
@@ -54,6 +58,9 @@ pub struct AppState {
     pub admission: Arc<admission::Policy>,
     /// Live sessions per client address.
     pub per_ip: Arc<admission::PerIp>,
+    /// The lessons offered, and the workshops running.
+    pub lessons: Arc<crate::lessons::Catalog>,
+    pub workshops: Arc<crate::workshop::Workshops>,
 }
 
 pub fn router(state: AppState, dist: PathBuf) -> Router {
@@ -90,6 +97,21 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     for id in &gc.removed {
         tracing::info!(container = %id, "removed what a previous run left");
     }
+    {
+        let rt = runtime.clone();
+        for image in tokio::task::spawn_blocking(move || crate::session::gc_images(&rt)).await? {
+            tracing::info!(%image, "removed an image a session of a previous run built");
+        }
+    }
+    let admin_file = cfg.paths.state_root.join("admin-token");
+    let admin_token = match cfg.admin_token.clone() {
+        Some(t) => t,
+        None => {
+            let t = crate::workshop::random_hex(16);
+            write_secret(&admin_file, &t)?;
+            t
+        }
+    };
     let networks = Arc::new(crate::network::Networks::new(cfg.network.clone()));
     {
         let networks = networks.clone();
@@ -110,8 +132,13 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
         sessions: TaskTracker::new(),
         registry: Arc::new(Registry::default()),
         networks,
-        admission: Arc::new(cfg.admission.clone()),
         per_ip: Arc::new(admission::PerIp::default()),
+        lessons: Arc::new(cfg.lessons.clone()),
+        workshops: Arc::new(crate::workshop::Workshops::new(
+            admin_token.clone(),
+            cfg.admission.token.clone(),
+        )),
+        admission: Arc::new(cfg.admission.clone()),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -119,6 +146,14 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     let addr = listener.local_addr()?;
     // The first line on stdout is the URL (tests and scripts read it).
     println!("isolab: serving on http://{addr}/");
+    // On stderr: scripts read only the first line of stdout, and may close it.
+    match &cfg.admin_token {
+        Some(_) => eprintln!("isolab: trainers: http://{addr}/?trainer (with the admin token)"),
+        None => eprintln!(
+            "isolab: trainers: http://{addr}/?trainer&admin={admin_token} (the token is in {})",
+            admin_file.display()
+        ),
+    }
     let app = router(state.clone(), cfg.dist.clone());
     let shutdown = state.shutdown.clone();
     // Keystrokes and short replies must not wait for Nagle's algorithm (a 40 ms stall each time
@@ -142,9 +177,31 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     // Upgraded WebSocket connections are not axum's to wait for: wait for the sessions.
     state.sessions.close();
     state.sessions.wait().await;
+    state.workshops.end_all();
+    if cfg.admin_token.is_none() {
+        let _ = std::fs::remove_file(&admin_file);
+    }
     let networks = state.networks.clone();
     tokio::task::spawn_blocking(move || networks.finish()).await?;
     Ok(())
+}
+
+/// A file only root may read.
+fn write_secret(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("write {}", path.display()))
 }
 
 async fn stop_signal() {

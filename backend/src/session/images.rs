@@ -31,6 +31,16 @@ pub fn image_info(r: &ImageRecord) -> ImageInfo {
     }
 }
 
+/// Images a session builds are its own: stored as `session-TAG/NAME`, shown to it as `NAME`,
+/// hidden from other sessions, and removed with it. Two attendees of a workshop can both build
+/// `two-runs`, and neither runs the other's.
+const SESSION_IMAGES: &str = "session-";
+
+/// Whether a store name is a session's own image.
+pub fn is_session_image(store_name: &str) -> bool {
+    store_name.starts_with(SESSION_IMAGES)
+}
+
 /// Every image of the store (the built-in one made first if missing).
 pub fn list(rt: &Runtime) -> Result<Vec<ImageInfo>, ImageError> {
     if rt
@@ -56,11 +66,75 @@ pub fn change_info(c: &Change) -> ChangeInfo {
     }
 }
 
+/// Remove what sessions of a crashed run built.
+pub fn gc(rt: &Runtime) -> Vec<String> {
+    let mut removed = Vec::new();
+    for name in rt.images.list().unwrap_or_default() {
+        if is_session_image(&name) && rt.images.remove(&name).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed
+}
+
 impl Session {
+    /// Where the store keeps this session's image `name` (normalized).
+    fn own_image(&self, name: &str) -> String {
+        format!("{SESSION_IMAGES}{}/{name}", self.tag)
+    }
+
+    /// The session's own images: (the name it knows, the store's name).
+    pub(super) fn built_images(&self) -> Vec<(String, String)> {
+        self.built
+            .iter()
+            .map(|n| (n.clone(), self.own_image(n)))
+            .collect()
+    }
+
+    /// The store's name for an image a spec names: the session's own build first.
+    pub(super) fn store_image(&self, name: &str) -> String {
+        match crate::runtime::image::ImageStore::normalize_name(name) {
+            Ok(n) if self.built.contains(&n) => self.own_image(&n),
+            _ => name.to_string(),
+        }
+    }
+
+    /// An image as this session knows it: its own under their short names.
+    fn shown(&self, mut info: ImageInfo) -> Option<ImageInfo> {
+        if !is_session_image(&info.name) {
+            return Some(info);
+        }
+        let (user, _) = self
+            .built_images()
+            .into_iter()
+            .find(|(_, store)| *store == info.name)?;
+        info.name = user;
+        Some(info)
+    }
+
+    /// Remove the session's own images (at its end).
+    pub(super) async fn remove_images(&mut self) {
+        let rt = self.state.runtime.clone();
+        let names: Vec<String> = self.built_images().into_iter().map(|(_, s)| s).collect();
+        self.built.clear();
+        let _ = tokio::task::spawn_blocking(move || {
+            for name in names {
+                match rt.images.remove(&name) {
+                    Ok(()) | Err(ImageError::NotFound(_)) => {}
+                    Err(e) => tracing::warn!(image = %name, "remove at session end: {e}"),
+                }
+            }
+        })
+        .await;
+    }
+
     pub(super) async fn images(&self, reference: Option<Ref>) {
         let rt = self.state.runtime.clone();
         match tokio::task::spawn_blocking(move || list(&rt)).await {
-            Ok(Ok(images)) => self.send(ServerMsg::Images { reference, images }).await,
+            Ok(Ok(images)) => {
+                let images = images.into_iter().filter_map(|i| self.shown(i)).collect();
+                self.send(ServerMsg::Images { reference, images }).await
+            }
             Ok(Err(e)) => self.error(reference, codes::RUNTIME, e.to_string()).await,
             Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
         }
@@ -98,18 +172,17 @@ impl Session {
             Ok(n) => n,
             Err(e) => return self.error(reference, "invalid_image", e.to_string()).await,
         };
-        let exists = self.state.runtime.images.record(&normalized).is_ok();
-        if exists && !self.built.contains(&normalized) {
-            let message = format!(
-                "image {normalized:?} exists and was not built by this session: choose another name"
-            );
+        // The built-in image keeps its name; any other is the session's own.
+        if normalized == crate::runtime::image::BUSYBOX_IMAGE {
+            let message = format!("{normalized:?} is the built-in image: choose another name");
             return self.error(reference, "image_exists", message).await;
         }
         self.building = true;
-        self.built.insert(normalized);
+        let store_name = self.own_image(&normalized);
+        self.built.insert(normalized.clone());
         let limits = &self.state.limits;
         let req = crate::build::BuildRequest {
-            name,
+            name: store_name,
             dockerfile,
             context: None,
             memory: Some(limits.default_memory),
@@ -135,10 +208,11 @@ impl Session {
                 }
             });
             let end = match result {
-                Ok(record) => ServerMsg::Built {
-                    reference,
-                    image: image_info(&record),
-                },
+                Ok(record) => {
+                    let mut image = image_info(&record);
+                    image.name = normalized;
+                    ServerMsg::Built { reference, image }
+                }
                 Err(e) => ServerMsg::error(reference, "build_failed", e.to_string()),
             };
             let _ = events.send(Event::BuildEnded(end));

@@ -12,10 +12,15 @@
 //! can both have an `alpha`, and `container:NAME` only reaches the session's own containers.
 
 mod images;
+mod lesson;
 mod network;
 pub mod registry;
 mod terminal;
+mod volumes;
 mod watch;
+mod workshop;
+
+pub use images::gc as gc_images;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
@@ -52,6 +57,8 @@ const SCROLLBACK: usize = 64 * 1024;
 /// How often the observer looks at the watched targets (changes reach the page within this
 /// and a pass's time).
 const OBSERVE_EVERY: Duration = Duration::from_millis(250);
+/// How often a lesson's current check re-runs.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// What a tty's line discipline reads as end of input (^D).
 const EOF_CHAR: u8 = 4;
 
@@ -69,6 +76,17 @@ enum Event {
     Observed {
         observer: Observer,
         updates: Vec<(ViewTarget, ViewUpdate)>,
+    },
+    /// A lesson's check (or a solution's wait) was evaluated.
+    Probed {
+        generation: u64,
+        probe: lesson::Probe,
+        outcome: crate::lessons::condition::Outcome,
+    },
+    /// A solution's `exec` ended.
+    SolveExec {
+        generation: u64,
+        result: Result<(), String>,
     },
 }
 
@@ -158,6 +176,16 @@ struct Session {
     members: BTreeMap<String, network::Member>,
     /// A networked container left: the others' `/etc/hosts` are rewritten soon.
     hosts_stale: bool,
+    /// The session's named volumes, once a container named one (`volumes.rs`).
+    volumes: Option<crate::runtime::volumes::VolumeSet>,
+    /// The lesson it follows, and what its checks read about ended containers: exit code and
+    /// OOM kill, and the last output, by name (until the name is used again).
+    lesson: Option<lesson::LessonRun>,
+    exited: BTreeMap<String, (i32, bool)>,
+    exited_output: BTreeMap<String, String>,
+    /// The workshop it joined, and its side of the workshop (as attendee or trainer).
+    joined: Option<isolab_shared::protocol::Joined>,
+    workshop: workshop::Link,
 }
 
 /// Run a session from its first connection until its grace runs out or the server stops.
@@ -191,7 +219,15 @@ pub async fn run(
         network: None,
         members: BTreeMap::new(),
         hosts_stale: false,
+        volumes: None,
+        lesson: None,
+        exited: BTreeMap::new(),
+        exited_output: BTreeMap::new(),
+        joined: None,
+        workshop: workshop::Link::default(),
     };
+    let mut check_tick = tokio::time::interval(CHECK_EVERY);
+    check_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut observe_tick = tokio::time::interval(OBSERVE_EVERY);
     observe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let grace_period = Duration::from_secs(state.limits.grace_secs);
@@ -221,6 +257,18 @@ pub async fn run(
             _ = observe_tick.tick(), if !session.watched.is_empty() && session.observer.is_some() => {
                 session.observe();
             }
+            _ = check_tick.tick(), if session.lesson_wants_probe() => session.lesson_probe().await,
+            Some(cmd) = workshop::next_command(&mut session.workshop.commands) => {
+                if !session.on_workshop_command(cmd).await {
+                    break;
+                }
+            }
+            Some(update) = workshop::next_update(&mut session.workshop.dashboards) => {
+                session.on_dashboard(update).await;
+            }
+            Some(watched) = workshop::next_spectated(&mut session.workshop.spectated) => {
+                session.on_spectated(watched).await;
+            }
             msg = next_message(&mut conn) => {
                 let keep = match msg {
                     Some(msg) => session.on_message(msg).await,
@@ -234,6 +282,7 @@ pub async fn run(
                         session.out = None;
                         c.close().await;
                     }
+                    session.report_to_workshop();
                     grace = Some(Box::pin(tokio::time::sleep(grace_period)));
                 }
             }
@@ -281,6 +330,8 @@ impl Session {
             version: PROTOCOL_VERSION,
             limits: self.state.limits.clone(),
             containers: self.containers.values().cloned().collect(),
+            lesson: self.lesson.as_ref().map(|l| l.state()),
+            workshop: self.joined.clone(),
         })
         .await;
         let Some(out) = self.out.clone() else { return };
@@ -292,6 +343,8 @@ impl Session {
                 let _ = out.send(Message::Binary(frame.into())).await;
             }
         }
+        self.report_to_workshop();
+        self.greet_trainer().await;
     }
 
     /// Output from a terminal: kept for a later reattach, and sent on if connected.
@@ -300,6 +353,7 @@ impl Session {
             return;
         };
         term.scrollback.push(&output.data);
+        self.workshop.forward(output.handle, &output.data);
         if let Some(out) = &self.out {
             let frame = Frame::new(output.kind, output.handle, &output.data).encode();
             let _ = out.send(Message::Binary(frame.into())).await;
@@ -343,6 +397,10 @@ impl Session {
             Err(e) => return self.error(None, codes::BAD_FRAME, e.to_string()).await,
         };
         self.active = true;
+        if self.workshop.is_spectated_handle(frame.handle) {
+            let message = format!("terminal {} is watched read-only", frame.handle);
+            return self.error(None, codes::READ_ONLY, message).await;
+        }
         let Some(term) = self.terminals.get(&frame.handle) else {
             let message = format!("no terminal {}", frame.handle);
             return self.error(None, codes::UNKNOWN_HANDLE, message).await;
@@ -370,6 +428,7 @@ impl Session {
                 env,
                 ..
             } => self.exec(reference, &container, cmd, env).await,
+            ClientMsg::Resize { handle, .. } if self.workshop.is_spectated_handle(handle) => {}
             ClientMsg::Resize {
                 handle, rows, cols, ..
             } => match self.terminals.get(&handle) {
@@ -381,6 +440,10 @@ impl Session {
                 }
                 None => self.unknown_handle(reference, handle).await,
             },
+            ClientMsg::Signal { handle, .. } if self.workshop.is_spectated_handle(handle) => {
+                let message = format!("terminal {handle} is watched read-only");
+                self.error(reference, codes::READ_ONLY, message).await
+            }
             ClientMsg::Signal { handle, signal, .. } => {
                 match (self.terminals.get(&handle), signal_number(&signal)) {
                     (Some(t), Some(sig)) => t.signaller.signal(sig),
@@ -409,12 +472,31 @@ impl Session {
                 from,
                 to,
                 ..
-            } => self.move_interface(reference, &interface, &from, &to).await,
+            } => {
+                self.move_interface(reference, &interface, &from, &to).await;
+            }
             ClientMsg::Ack { handle, bytes } => {
                 if let Some(t) = self.terminals.get(&handle) {
                     t.flow.ack(bytes);
                 }
             }
+            ClientMsg::Lessons { .. } => self.lessons(reference).await,
+            ClientMsg::LessonStart { lesson, .. } => self.lesson_start(reference, &lesson).await,
+            ClientMsg::LessonSolve { step, .. } => self.lesson_solve(reference, step).await,
+            ClientMsg::Join { code, name, .. } => self.join(reference, &code, &name).await,
+            ClientMsg::Admin { token, .. } => self.admin(reference, &token).await,
+            ClientMsg::WorkshopCreate { lesson, title, .. } => {
+                self.workshop_create(reference, &lesson, title).await
+            }
+            ClientMsg::WorkshopOpen { id, .. } => self.workshop_open(reference, &id).await,
+            ClientMsg::WorkshopEnd { id, .. } => self.workshop_end(reference, &id).await,
+            ClientMsg::Spectate {
+                workshop,
+                attendee,
+                handle,
+                ..
+            } => self.spectate(reference, &workshop, &attendee, handle).await,
+            ClientMsg::Unspectate { handle, .. } => self.unspectate(handle),
         }
     }
 
@@ -516,8 +598,13 @@ impl Session {
                 .spec_error(reference, "name_in_use", "name", &message)
                 .await;
         }
-        // Names and container:NAME references are the session's own.
-        spec.hostname = spec.hostname.or(Some(name.clone()));
+        // Names, images built here and container:NAME references are the session's own.
+        let image = spec.image.clone();
+        spec.image = self.store_image(&image);
+        // A container in another's UTS namespace has that one's hostname.
+        if *spec.namespaces.get(NsKind::Uts) == NsMode::Private {
+            spec.hostname = spec.hostname.or(Some(name.clone()));
+        }
         spec.name = Some(self.runtime_name(&name));
         for kind in NsKind::ALL {
             if let NsMode::Container(other) = spec.namespaces.get_mut(kind) {
@@ -536,6 +623,9 @@ impl Session {
             Ok(v) => v,
             Err(e) => return self.error(reference, codes::RUNTIME, e.to_string()).await,
         };
+        let Some(volume_root) = self.volume_root(reference, &spec).await else {
+            return;
+        };
         let Some(joining) = self.join_network(reference, &spec).await else {
             return;
         };
@@ -550,6 +640,7 @@ impl Session {
             tokio::task::spawn_blocking(move || {
                 let opts = CreateOptions {
                     hosts_file: joining.is_some(),
+                    volume_root,
                     ..CreateOptions::default()
                 };
                 let mut c = rt.create(&spec, &opts, stdio)?;
@@ -602,15 +693,18 @@ impl Session {
             );
             self.refresh_hosts().await;
         }
+        self.exited.remove(&name);
+        self.exited_output.remove(&name);
         let info = ContainerInfo {
             id: container.id.clone(),
             name: name.clone(),
-            image: spec.image.clone(),
+            image,
             hostname: spec.hostname.clone().unwrap_or_default(),
             cmd: spec.cmd.clone(),
             handles: Vec::new(),
             address: ip,
             ports: spec.publish.clone(),
+            runtime: spec.runtime_name().to_string(),
         };
         self.containers.insert(name.clone(), info);
         self.granted.insert(name.clone(), wanted);
@@ -634,6 +728,7 @@ impl Session {
             handle,
         })
         .await;
+        self.report_to_workshop();
     }
 
     async fn exec(
@@ -787,7 +882,14 @@ impl Session {
                     // Every page's picker lists the new image.
                     self.images(None).await;
                 }
+                self.on_build_ended(built).await;
             }
+            Event::Probed {
+                generation,
+                probe,
+                outcome,
+            } => self.on_probed(generation, probe, outcome).await,
+            Event::SolveExec { generation, result } => self.on_solve_exec(generation, result).await,
             Event::Observed { observer, updates } => {
                 self.observer = Some(observer);
                 for (target, update) in updates {
@@ -823,8 +925,13 @@ impl Session {
                     .map(|(name, _)| name.clone());
                 match main {
                     Some(name) => {
+                        let output = lesson::tail(&term.scrollback.contents());
+                        self.exited
+                            .insert(name.clone(), (status.code, status.oom_killed));
+                        self.exited_output.insert(name.clone(), output);
                         self.forget(&name);
                         self.send_state(None).await;
+                        self.report_to_workshop();
                     }
                     None => {
                         for info in self.containers.values_mut() {
@@ -874,8 +981,30 @@ impl Session {
         }
     }
 
+    /// Remove every container (a lesson starts over); the network stays.
+    async fn remove_all(&mut self) {
+        let ids: Vec<String> = self.containers.values().map(|c| c.id.clone()).collect();
+        let rt = self.state.runtime.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in ids {
+                match rt.remove(&id) {
+                    Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                    Err(e) => tracing::warn!(container = %id, "remove: {e}"),
+                }
+            }
+        })
+        .await;
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in names {
+            self.forget(&name);
+        }
+        self.refresh_hosts().await;
+        self.send_state(None).await;
+    }
+
     /// Remove every container of the session (the connection is gone, or the server stops).
     async fn close(&mut self) {
+        self.leave_workshop();
         let ids: Vec<String> = self.containers.values().map(|c| c.id.clone()).collect();
         let rt = self.state.runtime.clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -896,6 +1025,8 @@ impl Session {
             self.leave_network(&name);
         }
         self.drop_network().await;
+        self.drop_volumes().await;
+        self.remove_images().await;
         // Every process has ended with its container; their waiters finish at once.
         for w in self.waiters.drain(..) {
             let _ = tokio::time::timeout(DRAIN * 4, w).await;

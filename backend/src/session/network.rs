@@ -144,28 +144,29 @@ impl Session {
         interface: &str,
         from: &str,
         to: &str,
-    ) {
+    ) -> bool {
         let (Some(a), Some(b)) = (
             self.require(reference, from).await,
             self.require(reference, to).await,
         ) else {
-            return;
+            return false;
         };
         let pid = |name: &str| self.subjects.get(name).map(|s| s.pid);
         let (Some(a_pid), Some(b_pid)) = (pid(&a.name), pid(&b.name)) else {
-            return self
-                .error(
-                    reference,
-                    codes::UNKNOWN_CONTAINER,
-                    "the container is not running",
-                )
-                .await;
+            self.error(
+                reference,
+                codes::UNKNOWN_CONTAINER,
+                "the container is not running",
+            )
+            .await;
+            return false;
         };
         let host = crate::observe::host_net_inode();
         for (name, p) in [(&a.name, a_pid), (&b.name, b_pid)] {
             if crate::observe::net_inode(p) == host {
                 let message = format!("{name} uses the host's network namespace: isolab does not move the host's interfaces");
-                return self.error(reference, "host_interface", message).await;
+                self.error(reference, "host_interface", message).await;
+                return false;
             }
         }
         let (iface, an, bn) = (interface.to_string(), a.name.clone(), b.name.clone());
@@ -174,7 +175,10 @@ impl Session {
         })
         .await;
         match moved {
-            Ok(Ok(_)) => self.send_state(reference).await,
+            Ok(Ok(_)) => {
+                self.send_state(reference).await;
+                return true;
+            }
             Ok(Err(e)) => {
                 let code = match e {
                     crate::network::moving::MoveError::InvalidName(_) => "invalid_interface",
@@ -186,6 +190,7 @@ impl Session {
             }
             Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
         }
+        false
     }
 
     /// The session ended (its containers are removed): its bridge and subnet go.

@@ -89,6 +89,10 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
             <header>
                 <strong class="name">{ &info.name }</strong>
                 <code class="id">{ short_id }</code>
+                if !info.runtime.is_empty() {
+                    <span class={classes!("badge", "runtime", info.runtime.clone())}
+                        title="the OCI runtime that runs it">{ &info.runtime }</span>
+                }
                 { status }
             </header>
             <dl>

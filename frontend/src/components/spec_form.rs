@@ -14,7 +14,7 @@ use crate::form::{form_field, FormFields};
 use crate::images::default_command;
 use crate::state::{Action, Conn, Origin, Problem};
 
-const TEXT_FIELDS: [&str; 8] = [
+const TEXT_FIELDS: [&str; 9] = [
     "image",
     "name",
     "hostname",
@@ -23,6 +23,7 @@ const TEXT_FIELDS: [&str; 8] = [
     "cpus",
     "pids_limit",
     "publish",
+    "volumes",
 ];
 
 #[function_component]
@@ -163,6 +164,9 @@ pub fn SpecForm() -> Html {
             </div>
             <TextField label="publish (host:container, on 127.0.0.1)" name="publish" value={fields.publish.clone()}
                 placeholder="8080:80, 8443:443" oninput={edit("publish")} errors={errors_for("publish")} />
+            <TextField label="volumes (name:/path[:ro], kept for the session)" name="volumes"
+                value={fields.volumes.clone()} placeholder="data:/data, conf:/etc/app:ro"
+                oninput={edit("volumes")} errors={errors_for("volumes")} />
             <fieldset class="namespaces">
                 <legend>{ "namespaces" }</legend>
                 { namespaces }

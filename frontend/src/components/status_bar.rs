@@ -1,5 +1,7 @@
-//! The top bar: the connection's state (with a reconnect button once closed), how many
-//! containers the session may still start, the terminal layout, and any notice.
+//! The top bar: the connection's state (with a reconnect button once closed), the workshop
+//! joined and the name joined with (`#workshop-label`) or the trainer's mark, how many
+//! containers the session may still start, the terminal layout, and any notice. Under it, in
+//! large letters, why the server ended the session (`#session-ended`), until dismissed.
 
 use yew::prelude::*;
 
@@ -29,7 +31,8 @@ pub fn StatusBar() -> Html {
                 title={label} {onclick}>{ n }</button>
         }
     };
-    let usage = state.limits.as_ref().map(|limits| {
+    let trainer = state.route.is_trainer();
+    let usage = state.limits.as_ref().filter(|_| !trainer).map(|limits| {
         let running = state.cards.iter().filter(|c| Card::running(c)).count();
         html! { <span class="usage">{ format!("{running} / {} containers", limits.max_containers) }</span> }
     });
@@ -44,10 +47,31 @@ pub fn StatusBar() -> Html {
         }
     });
 
+    let ended = state.ended.as_ref().map(|text| {
+        let session = session.clone();
+        let onclick = Callback::from(move |_| session.dispatch(Action::DismissEnded));
+        html! {
+            <div id="session-ended" class="session-ended" role="alert">
+                <div>
+                    <strong>{ "This session has ended." }</strong>
+                    <p>{ text }</p>
+                    <p class="hint">{ "Its containers were removed. The page connects again with a new, empty session." }</p>
+                </div>
+                <button class="link" {onclick} title="dismiss">{ "×" }</button>
+            </div>
+        }
+    });
+    let workshop = state.attendance.label().map(|label| {
+        html! { <span id="workshop-label" class="workshop-label">{ label }</span> }
+    });
+
     html! {
         <>
             <header class="topbar">
                 <h1>{ "isolab" }</h1>
+                if trainer {
+                    <span id="trainer-badge" class="trainer-badge">{ "trainer" }</span>
+                }
                 <span class={classes!("conn", state.conn.label())} data-conn={state.conn.label()}>
                     { state.conn.label() }
                 </span>
@@ -55,10 +79,12 @@ pub fn StatusBar() -> Html {
                     <button onclick={reconnect}>{ "reconnect now" }</button>
                     <span class="hint">{ "retrying automatically" }</span>
                 }
+                { workshop }
                 <span class="spacer" />
                 { usage }
                 <span class="columns">{ "layout " }{ columns(1) }{ columns(2) }</span>
             </header>
+            { ended }
             { notice }
         </>
     }

@@ -4,6 +4,7 @@ use super::*;
 
 fn info(id: &str, name: &str) -> ContainerInfo {
     ContainerInfo {
+        runtime: String::new(),
         id: id.to_string(),
         name: name.to_string(),
         image: "busybox".to_string(),

@@ -38,6 +38,7 @@ fn open() -> AppState {
         version: 3,
         limits: Limits::default(),
         containers: vec![ContainerInfo {
+            runtime: String::new(),
             id: "a1".into(),
             name: "alpha".into(),
             image: "busybox".into(),
@@ -47,6 +48,8 @@ fn open() -> AppState {
             address: None,
             ports: Vec::new(),
         }],
+        lesson: None,
+        workshop: None,
     }));
     s
 }
@@ -353,6 +356,8 @@ fn losing_the_connection_ends_the_followed_build() {
         version: 3,
         limits: Limits::default(),
         containers: vec![],
+        lesson: None,
+        workshop: None,
     }));
     assert!(!s.images.building());
 }
@@ -422,6 +427,7 @@ fn diffs_are_kept_per_container_and_a_refused_one_shows_on_its_card() {
         reference: Some(1),
         handle: 2,
         container: ContainerInfo {
+            runtime: String::new(),
             id: "b2".into(),
             name: "beta".into(),
             image: "layered".into(),

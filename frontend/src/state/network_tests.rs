@@ -8,6 +8,7 @@ use super::*;
 
 fn info(id: &str, name: &str, handle: u32) -> ContainerInfo {
     ContainerInfo {
+        runtime: String::new(),
         id: id.into(),
         name: name.into(),
         image: "busybox".into(),
@@ -26,6 +27,8 @@ fn open() -> AppState {
         version: 4,
         limits: Limits::default(),
         containers: vec![info("a1", "alpha", 1), info("b2", "beta", 2)],
+        lesson: None,
+        workshop: None,
     }));
     s
 }
@@ -121,6 +124,8 @@ fn a_lost_connection_ends_the_move() {
         version: 4,
         limits: Limits::default(),
         containers: vec![],
+        lesson: None,
+        workshop: None,
     }));
     assert!(!s.mover.busy());
 }

@@ -11,6 +11,7 @@ fn limits() -> Limits {
 
 fn info(id: &str, name: &str, handles: &[u32]) -> ContainerInfo {
     ContainerInfo {
+        runtime: String::new(),
         id: id.to_string(),
         name: name.to_string(),
         image: "busybox".to_string(),
@@ -27,6 +28,8 @@ fn hello(containers: Vec<ContainerInfo>) -> Action {
         version: 1,
         limits: limits(),
         containers,
+        lesson: None,
+        workshop: None,
     })
 }
 

@@ -206,6 +206,7 @@ fn a_refused_watch_is_kept_until_a_view_comes() {
 
 fn info(name: &str, handles: &[u32]) -> ContainerInfo {
     ContainerInfo {
+        runtime: String::new(),
         id: format!("{name}-id"),
         name: name.to_string(),
         image: "busybox".to_string(),
@@ -223,6 +224,8 @@ fn hello_watches_the_host_and_every_container_created_watches_its_container() {
         version: 2,
         limits: Limits::default(),
         containers: vec![info("alpha", &[1]), info("beta", &[2])],
+        lesson: None,
+        workshop: None,
     };
     assert_eq!(
         watches_for(&hello),

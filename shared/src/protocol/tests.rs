@@ -19,6 +19,7 @@ fn info() -> ContainerInfo {
         handles: vec![1, 4],
         address: None,
         ports: Vec::new(),
+        runtime: "runc".into(),
     }
 }
 
@@ -97,6 +98,8 @@ fn every_server_msg() -> Vec<ServerMsg> {
             version: PROTOCOL_VERSION,
             limits: limits(),
             containers: vec![info()],
+            lesson: None,
+            workshop: None,
         },
         ServerMsg::Created {
             reference: Some(1),

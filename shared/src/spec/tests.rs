@@ -331,3 +331,71 @@ fn numbers_survive_a_json_round_trip_exactly() {
         assert_eq!(spec, again, "{text}");
     }
 }
+
+#[test]
+fn volumes_are_checked_by_entry() {
+    let mut spec = base();
+    spec.volumes = vec!["data:/data".into(), "cache:/var/cache:ro".into()];
+    assert!(spec.validate().is_ok(), "{:?}", spec.validate());
+    assert_eq!(spec.volume_mounts()[1].name, "cache");
+    assert!(spec.volume_mounts()[1].read_only);
+    let json = serde_json::to_value(&spec).unwrap();
+    assert_eq!(json["volumes"][0], "data:/data");
+    assert_eq!(serde_json::from_value::<ContainerSpec>(json).unwrap(), spec);
+    assert!(
+        serde_json::to_value(base())
+            .unwrap()
+            .get("volumes")
+            .is_none(),
+        "an empty list is left out"
+    );
+    for bad in [
+        "data",
+        "bad name:/x",
+        "data:relative",
+        "data:/",
+        "data:/proc/x",
+    ] {
+        spec.volumes = vec!["ok:/ok".into(), bad.into()];
+        assert_eq!(
+            refusal(&spec),
+            ("invalid_volume", "volumes[1]".into()),
+            "{bad}"
+        );
+    }
+    spec.volumes = vec!["a:/x".into(), "b:/x:ro".into()];
+    assert_eq!(refusal(&spec), ("invalid_volume", "volumes[1]".into()));
+    spec.volumes = vec!["a:/x\0".into()];
+    assert_eq!(refusal(&spec), ("nul_byte", "volumes[0]".into()));
+    spec.volumes = vec!["a:/x".into()];
+    spec.namespaces.mnt = NsMode::Container("other".into());
+    assert_eq!(refusal(&spec), ("conflicting_options", "volumes".into()));
+}
+
+#[test]
+fn the_runtime_is_isolab_runc_or_crun() {
+    let mut spec = base();
+    assert_eq!(spec.runtime_name(), "isolab");
+    assert!(serde_json::to_value(&spec)
+        .unwrap()
+        .get("runtime")
+        .is_none());
+    for name in RUNTIMES {
+        spec.runtime = Some(name.into());
+        assert!(spec.validate().is_ok(), "{name}");
+        assert_eq!(spec.runtime_name(), name);
+    }
+    spec.runtime = Some("youki".into());
+    assert_eq!(refusal(&spec), ("invalid_runtime", "runtime".into()));
+    spec.runtime = Some("runc".into());
+    spec.init = true;
+    assert_eq!(refusal(&spec), ("conflicting_options", "init".into()));
+    spec.init = false;
+    spec.namespaces.mnt = NsMode::Container("other".into());
+    assert_eq!(
+        refusal(&spec),
+        ("conflicting_options", "namespaces.mnt".into())
+    );
+    spec.runtime = Some("isolab".into());
+    assert!(spec.validate().is_ok());
+}

@@ -44,9 +44,14 @@ fn setup_and_exec(
     status: OwnedFd,
 ) -> Result<(Pid, OwnedFd), Failure> {
     umask(Mode::from_bits_truncate(0o022));
-    // With a user namespace, `Go` carries the overlay root, made over idmapped layers.
-    let root_mount = match stage.recv_with::<StageMsg>().step("wait for id maps")? {
-        Some((StageMsg::Go, mut fds)) => fds.pop(),
+    // With a user namespace, `Go` carries the overlay root, made over idmapped layers, then
+    // the spec's idmapped binds, in the spec's order.
+    let (root_mount, binds) = match stage.recv_with::<StageMsg>().step("wait for id maps")? {
+        Some((StageMsg::Go, mut fds)) => {
+            let n = super::idmap::idmapped_binds(&cfg.spec).count();
+            let binds = fds.split_off(fds.len().saturating_sub(n));
+            (fds.pop(), binds)
+        }
         _ => sys::exit_now(1),
     };
     let plan = namespaces::new_kinds(&cfg.spec);
@@ -76,7 +81,7 @@ fn setup_and_exec(
         }
     }
     if let Some(layers) = &cfg.rootfs {
-        rootfs::setup(cfg, layers, root_mount)?;
+        rootfs::setup(cfg, layers, root_mount, binds)?;
     }
     let proc_spec = cfg.spec.process().as_ref().ok_or_else(|| Failure {
         step: "spec".into(),

@@ -12,6 +12,11 @@
 //! process, which cannot do any of this inside its namespace, receives that mount over its
 //! stage channel and attaches it with `move_mount` (runc 1.2 does the same for idmapped mounts).
 //! Files the container writes land in the upper folder with their host ids (1000000000 up).
+//!
+//! The spec's idmapped bind mounts (named volumes) are made the same way: a detached clone of
+//! the source, idmapped with the container's user namespace, attached by the container at its
+//! destination. Through such a mount the container's root is uid 0 on disk, so a folder stored
+//! 0:0 is its root's in every container, whatever their uid ranges.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -19,12 +24,19 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+
 use super::protocol::{Failure, RootfsLayers};
 use super::Step;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_SYMLINK_NOFOLLOW: libc::c_uint = 0x100;
 const AT_EMPTY_PATH: libc::c_uint = 0x1000;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
@@ -55,20 +67,28 @@ fn c_path(p: &Path) -> std::io::Result<CString> {
     CString::new(p.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)
 }
 
-/// A detached copy of the folder `dir`, its owners seen through the user namespace `userns`.
-fn idmapped_clone(dir: &Path, userns: &File) -> std::io::Result<OwnedFd> {
+/// A detached copy of `dir` (not following a symlink there; with the mounts below it when
+/// `recursive`), its owners seen through the user namespace `userns`, with `attrs` (nodev
+/// always).
+fn idmapped_clone(
+    dir: &Path,
+    userns: &File,
+    attrs: u64,
+    recursive: bool,
+) -> std::io::Result<OwnedFd> {
     let path = c_path(dir)?;
+    let rec = if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: open_tree reads a NUL-terminated path and returns a new descriptor or -1.
     let tree = fd_result(unsafe {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
             path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+            OPEN_TREE_CLONE | AT_SYMLINK_NOFOLLOW | rec | libc::O_CLOEXEC as libc::c_uint,
         )
     })?;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV,
+        attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV | attrs,
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
@@ -80,7 +100,7 @@ fn idmapped_clone(dir: &Path, userns: &File) -> std::io::Result<OwnedFd> {
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            AT_EMPTY_PATH,
+            AT_EMPTY_PATH | rec,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -136,7 +156,7 @@ pub fn overlay(layers: &RootfsLayers, userns: &File) -> Result<OwnedFd, Failure>
         .lower
         .iter()
         .map(|dir| {
-            idmapped_clone(dir, userns).map_err(|e| Failure {
+            idmapped_clone(dir, userns, 0, false).map_err(|e| Failure {
                 step: format!("idmap image layer {}", dir.display()),
                 message: format!(
                     "{e} (a user namespace needs idmapped mounts: Linux 5.19 or newer and a \
@@ -187,9 +207,68 @@ pub fn overlay(layers: &RootfsLayers, userns: &File) -> Result<OwnedFd, Failure>
     Ok(mnt)
 }
 
+/// The spec's idmapped bind mounts (`spec::is_idmapped`, in the spec's order) as detached
+/// clones of their sources idmapped with `userns`, the container's user namespace. `own_maps`:
+/// the namespace is the container's new one, whose maps the spec gives; a mount that gives
+/// mappings must give those (another mapping would need a user namespace of its own). In a
+/// joined namespace a mount gives none (`idmap` alone).
+pub fn binds(spec: &Spec, userns: &File, own_maps: bool) -> Result<Vec<OwnedFd>, Failure> {
+    let linux = spec.linux().as_ref();
+    let ours = (
+        linux.and_then(|l| l.uid_mappings().as_ref()),
+        linux.and_then(|l| l.gid_mappings().as_ref()),
+    );
+    idmapped_binds(spec)
+        .map(|m| {
+            let step = format!("idmap mount {}", m.destination().display());
+            let theirs = (m.uid_mappings().as_ref(), m.gid_mappings().as_ref());
+            let same = |a: Option<&Vec<LinuxIdMapping>>, b: Option<&Vec<LinuxIdMapping>>| {
+                a.is_none() || (own_maps && a == b)
+            };
+            if !same(theirs.0, ours.0) || !same(theirs.1, ours.1) {
+                return Err(Failure {
+                    step,
+                    message: "only the container's own mapping is supported (give the idmap \
+                              option without uidMappings and gidMappings)"
+                        .into(),
+                });
+            }
+            let source = m.source().as_deref().unwrap_or(Path::new(""));
+            let (attrs, recursive) = bind_attrs(m.options().as_deref().unwrap_or_default());
+            idmapped_clone(source, userns, attrs, recursive).map_err(|e| Failure {
+                step,
+                message: format!("{}: {e}", source.display()),
+            })
+        })
+        .collect()
+}
+
+/// The spec's mounts that are to be idmapped binds, in order.
+pub fn idmapped_binds(spec: &Spec) -> impl Iterator<Item = &Mount> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .filter(|m| crate::runtime::spec::is_idmapped(m))
+}
+
+/// A bind mount's options as mount attributes, and whether it takes the mounts below (`rbind`).
+fn bind_attrs(options: &[String]) -> (u64, bool) {
+    let mut attrs = 0;
+    for o in options {
+        attrs |= match o.as_str() {
+            "ro" => MOUNT_ATTR_RDONLY,
+            "nosuid" => MOUNT_ATTR_NOSUID,
+            "noexec" => MOUNT_ATTR_NOEXEC,
+            _ => 0,
+        };
+    }
+    let recursive = options.iter().any(|o| o == "rbind" || o == "ridmap");
+    (attrs, recursive)
+}
+
 /// Attach the detached mount `mnt` at `target` (in the caller's mount namespace).
 pub fn attach(mnt: &OwnedFd, target: &Path) -> Result<(), Failure> {
-    let target_c = c_path(target).step("rootfs path")?;
+    let target_c = c_path(target).step("mount point path")?;
     // SAFETY: both paths are NUL-terminated; the empty source path with
     // MOVE_MOUNT_F_EMPTY_PATH names `mnt` itself.
     let ret = unsafe {
@@ -203,7 +282,27 @@ pub fn attach(mnt: &OwnedFd, target: &Path) -> Result<(), Failure> {
         )
     };
     if ret < 0 {
-        return Err(std::io::Error::last_os_error()).step("attach the overlay root");
+        let step = format!("attach {}", target.display());
+        return Err(std::io::Error::last_os_error()).step(&step);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_options_become_mount_attributes() {
+        let opts = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            bind_attrs(&opts(&["bind", "nosuid", "nodev", "ro", "idmap"])),
+            (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, false)
+        );
+        assert_eq!(
+            bind_attrs(&opts(&["rbind", "rw", "noexec"])),
+            (MOUNT_ATTR_NOEXEC, true)
+        );
+        assert_eq!(bind_attrs(&opts(&["bind", "ridmap"])), (0, true));
+    }
 }

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod idmap;
 pub mod monitor;
 pub mod namespaces;
+pub mod peer;
 pub mod process;
 pub mod protocol;
 pub mod reaper;

@@ -34,7 +34,12 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
         .as_ref()
         .filter(|l| l.overlay)
         .map(|l| l.target.as_path());
-    let result = launch_container(&launcher, &cfg, stdio);
+    let result = match &cfg.peer {
+        Some(peer) => super::peer::launch(&launcher, &cfg, peer, stdio)
+            .map(|(child, starter)| (child, Launched::Peer(starter))),
+        None => launch_container(&launcher, &cfg, stdio)
+            .map(|(child, stage, status)| (child, Launched::Own(stage, status))),
+    };
     // Only teardown needs the cgroup manager: find it once the container is on its way.
     let cg = match cgroups::detect_at(&cfg.paths.cgroup_root) {
         Ok(cg) => cg,
@@ -51,7 +56,7 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
             return 1;
         }
     };
-    let (child, stage, status_rd) = match result {
+    let (child, launched) = match result {
         Ok(parts) => parts,
         Err(failure) => {
             cleanup::teardown_with(&cfg.paths, &cfg.id, cg.as_ref(), rootfs);
@@ -59,7 +64,10 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
             return 1;
         }
     };
-    let mut watch = Watch::new(launcher, stage, child);
+    let (mut watch, status_rd) = match launched {
+        Launched::Own(stage, status_rd) => (Watch::new(launcher, stage, child), Some(status_rd)),
+        Launched::Peer(starter) => (Watch::with_starter(launcher, child, starter), None),
+    };
     if let Some(path) = &cfg.oci_start_fifo {
         // Read-write: the FIFO never reports a hang-up, only a byte from `oci start`.
         match fs::OpenOptions::new().read(true).write(true).open(path) {
@@ -77,7 +85,8 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
         let _ = cg.kill_all(&cfg.id);
     });
     // The reaper tells the command's own status; without one, PID 1 *is* the command.
-    let mut status = read_reaper_status(status_rd)
+    let mut status = status_rd
+        .and_then(read_reaper_status)
         .or(waited)
         .unwrap_or(ExitStatus {
             code: 255,
@@ -100,6 +109,13 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
     }
     watch.finish(status);
     0
+}
+
+/// A container on its way: cloned by us (its stage channel, and the pipe on which a reaper
+/// reports the command's status), or created by a peer runtime (what starts it).
+enum Launched {
+    Own(Channel, File),
+    Peer(super::watch::Starter),
 }
 
 /// Record a new status in the container's state (best effort: the state folder may be gone).
@@ -147,6 +163,20 @@ fn launch_container(
     //    still the host's root.
     let joined_user = plan.joined(LinuxNamespaceType::User);
     let mut root = None;
+    // The spec's idmapped binds (named volumes) are made alongside, with the same namespace.
+    let idmapped = idmap::idmapped_binds(&cfg.spec).count();
+    if idmapped > 0 && !new_user && joined_user.is_none() {
+        return Err(Failure {
+            step: "idmapped mounts".into(),
+            message: "an idmapped mount needs a user namespace of the container's own (not \
+                      the host's)"
+                .into(),
+        });
+    }
+    let mut binds = match joined_user {
+        Some(userns) => idmap::binds(&cfg.spec, userns, false)?,
+        None => Vec::new(),
+    };
     if let Some(layers) = cfg.rootfs.as_ref().filter(|l| l.overlay) {
         let owner = match namespaces::join_path(&cfg.spec, LinuxNamespaceType::User) {
             Some(path) if joined_user.is_some() => Some(namespaces::root_ids_of(&path)),
@@ -166,30 +196,7 @@ fn launch_container(
         .as_ref()
         .filter(|l| l.overlay && !new_user && joined_user.is_none())
     {
-        let lower = layers
-            .lower
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(":");
-        // volatile: no syncs to the upper layer, which is thrown away with the container
-        // anyway; without it, unmounting syncs the host file system (0.7 ms per container).
-        // redirect_dir and metacopy off (most kernels' defaults): an upper folder must be
-        // writable as an OCI layer (a build's RUN, `isolab diff`), which cannot express them.
-        let data = format!(
-            "lowerdir={lower},upperdir={},workdir={},volatile,redirect_dir=off,metacopy=off",
-            layers.upper.display(),
-            layers.work.display()
-        );
-        // nodev: an image can never carry a usable device node; /dev is a tmpfs of its own.
-        mount(
-            Some("overlay"),
-            &layers.target,
-            Some("overlay"),
-            MsFlags::MS_NODEV,
-            Some(data.as_str()),
-        )
-        .step("mount overlay root")?;
+        mount_overlay(layers)?;
     }
     // 3. Join shared namespaces (time, …, mount last: see `namespaces::JOIN_ORDER`), but not a
     //    user namespace: the monitor stays the host's root, to tear down. The container's first
@@ -233,17 +240,22 @@ fn launch_container(
         join_cgroup(&open_procs(&cfg.cgroup_procs)?, child)?;
         if new_user {
             write_id_maps(child, &cfg.spec)?;
-            if let Some(layers) = cfg.rootfs.as_ref().filter(|l| l.overlay) {
+            let overlay = cfg.rootfs.as_ref().filter(|l| l.overlay);
+            if overlay.is_some() || idmapped > 0 {
                 let userns = File::open(format!("/proc/{child}/ns/user"))
                     .step("open the container's user namespace")?;
-                root = Some(idmap::overlay(layers, &userns)?);
+                if let Some(layers) = overlay {
+                    root = Some(idmap::overlay(layers, &userns)?);
+                }
+                binds = idmap::binds(&cfg.spec, &userns, true)?;
             }
         }
-        // With the root's mount, if the container is to attach it.
-        let fds: Vec<_> = root.iter().map(|m| m.as_raw_fd()).collect();
+        // The root's mount first, if the container is to attach it, then the idmapped binds.
+        let fds: Vec<_> = root.iter().chain(&binds).map(|m| m.as_raw_fd()).collect();
         ours.send_with(&StageMsg::Go, &fds)
             .step("signal container")?;
         drop(root.take());
+        binds.clear();
         wait_ready(launcher, &ours, child)
     })();
     if let Err(f) = started {
@@ -252,6 +264,35 @@ fn launch_container(
         return Err(f);
     }
     Ok((child, ours, File::from(status_rd)))
+}
+
+/// The overlay root of a container without a user namespace of its own, mounted at its target
+/// on the host side (the layers as they are).
+pub(super) fn mount_overlay(layers: &super::protocol::RootfsLayers) -> Result<(), Failure> {
+    let lower = layers
+        .lower
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    // volatile: no syncs to the upper layer, which is thrown away with the container
+    // anyway; without it, unmounting syncs the host file system (0.7 ms per container).
+    // redirect_dir and metacopy off (most kernels' defaults): an upper folder must be
+    // writable as an OCI layer (a build's RUN, `isolab diff`), which cannot express them.
+    let data = format!(
+        "lowerdir={lower},upperdir={},workdir={},volatile,redirect_dir=off,metacopy=off",
+        layers.upper.display(),
+        layers.work.display()
+    );
+    // nodev: an image can never carry a usable device node; /dev is a tmpfs of its own.
+    mount(
+        Some("overlay"),
+        &layers.target,
+        Some("overlay"),
+        MsFlags::MS_NODEV,
+        Some(data.as_str()),
+    )
+    .step("mount overlay root")
 }
 
 /// `clone_into(flags)` from inside the user namespace `userns` (another container's), so that
@@ -387,7 +428,7 @@ pub(super) fn join_cgroup(procs: &[(String, File)], pid: Pid) -> Result<(), Fail
     Ok(())
 }
 
-fn root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
+pub(super) fn root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
     let linux = spec.linux().as_ref();
     let map0 = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.and_then(|m| m.iter().find(|m| m.container_id() == 0))
@@ -400,7 +441,7 @@ fn root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
     )
 }
 
-fn write_id_maps(child: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), Failure> {
+pub(super) fn write_id_maps(child: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), Failure> {
     let linux = spec.linux().as_ref();
     let render = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.map(|m| {

@@ -131,6 +131,9 @@ pub struct CreateConfig {
     /// state is kept, as stopped, when it ends, until `oci delete`.
     #[serde(default)]
     pub oci_start_fifo: Option<PathBuf>,
+    /// Run by a peer runtime (runc, crun) from the bundle, instead of our own clone.
+    #[serde(default)]
+    pub peer: Option<crate::runtime::peer::Peer>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

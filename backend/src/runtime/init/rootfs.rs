@@ -28,10 +28,12 @@ const DEV_LINKS: [(&str, &str); 6] = [
 
 /// `root_mount`: the overlay as a detached mount, to attach here (a container with its own
 /// user namespace, see `idmap`); without it the overlay is already mounted on the host side.
+/// `binds`: the spec's idmapped bind mounts as detached mounts, in the spec's order.
 pub fn setup(
     cfg: &CreateConfig,
     layers: &RootfsLayers,
     root_mount: Option<OwnedFd>,
+    binds: Vec<OwnedFd>,
 ) -> Result<(), Failure> {
     let root = layers.target.as_path();
     // Nothing we mount may propagate back to the host.
@@ -58,8 +60,17 @@ pub fn setup(
         )
         .step("bind rootfs")?;
     }
+    let mut binds = binds.into_iter();
     for m in cfg.spec.mounts().iter().flatten() {
-        mount_entry(root, m, cfg)?;
+        if crate::runtime::spec::is_idmapped(m) {
+            let mnt = binds.next().ok_or_else(|| Failure {
+                step: format!("mount {}", m.destination().display()),
+                message: "the monitor sent no idmapped mount for it".into(),
+            })?;
+            attach_bind(root, m, &mnt)?;
+        } else {
+            mount_entry(root, m, cfg)?;
+        }
     }
     // runc's default devices always, then the spec's own (a bundle from `runc spec` lists
     // none and relies on them).
@@ -233,6 +244,23 @@ fn mount_entry(root: &Path, m: &Mount, cfg: &CreateConfig) -> Result<(), Failure
         .step(&step)?;
     }
     Ok(())
+}
+
+/// Attach `mnt`, an idmapped clone of `m`'s source made by the monitor, at `m`'s destination
+/// (a folder or an empty file made for it, as the source is).
+fn attach_bind(root: &Path, m: &Mount, mnt: &OwnedFd) -> Result<(), Failure> {
+    let dest = inside(root, m.destination())?;
+    let step = format!("mount {}", m.destination().display());
+    let is_dir = nix::sys::stat::fstat(mnt)
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .step(&step)?;
+    if is_dir {
+        fs::create_dir_all(&dest).step(&step)?;
+    } else if !dest.exists() {
+        fs::create_dir_all(dest.parent().unwrap_or(root)).step(&step)?;
+        fs::write(&dest, b"").step(&step)?;
+    }
+    super::idmap::attach(mnt, &dest)
 }
 
 /// Bind `src` on `dest`; flags beyond bind (ro, nosuid, …) need a second, remounting call.

@@ -24,18 +24,38 @@ pub(super) struct Watch {
     start_fifo: Option<std::fs::File>,
     /// Called once the command has been exec'd.
     on_running: Option<Box<dyn Fn()>>,
+    /// Starts the command instead of the stage (a peer runtime's `start`).
+    starter: Option<Starter>,
 }
+
+/// Runs a created container's command (`runc start`), and says whether it did.
+pub(super) type Starter = Box<dyn FnMut() -> Result<(), super::protocol::Failure>>;
 
 impl Watch {
     pub(super) fn new(launcher: Channel, stage: Channel, child: Pid) -> Watch {
+        Watch::make(launcher, Some(stage), child, None)
+    }
+
+    /// A container a peer runtime created: `starter` runs its command on `Start`.
+    pub(super) fn with_starter(launcher: Channel, child: Pid, starter: Starter) -> Watch {
+        Watch::make(launcher, None, child, Some(starter))
+    }
+
+    fn make(
+        launcher: Channel,
+        stage: Option<Channel>,
+        child: Pid,
+        starter: Option<Starter>,
+    ) -> Watch {
         Watch {
             launcher,
             launcher_gone: false,
             detached: false,
-            stage: Some(stage),
+            stage,
             child,
             start_fifo: None,
             on_running: None,
+            starter,
         }
     }
 
@@ -98,9 +118,7 @@ impl Watch {
                     let mut byte = [0u8; 1];
                     let _ = std::io::Read::read(&mut &fifo, &mut byte);
                     start_sent = true;
-                    if let Some(stage) = &self.stage {
-                        let _ = stage.send(&StageMsg::Start);
-                    }
+                    self.start();
                 }
             }
             if stage_ready {
@@ -124,9 +142,7 @@ impl Watch {
                     Ok(Some(ToInit::Start)) if !start_sent => {
                         start_sent = true;
                         self.start_fifo = None;
-                        if let Some(stage) = &self.stage {
-                            let _ = stage.send(&StageMsg::Start);
-                        }
+                        self.start();
                     }
                     Ok(Some(ToInit::Signal(sig))) => {
                         if let Ok(sig) = Signal::try_from(sig) {
@@ -148,6 +164,29 @@ impl Watch {
                     Ok(status) => ExitStatus::from_wait(status),
                     Err(_) => None,
                 };
+            }
+        }
+    }
+
+    /// `Start`: told to the container's stage, or done by the starter (whose outcome is known
+    /// at once).
+    fn start(&mut self) {
+        if let Some(stage) = &self.stage {
+            let _ = stage.send(&StageMsg::Start);
+        }
+        let Some(starter) = self.starter.as_mut() else {
+            return;
+        };
+        match starter() {
+            Ok(()) => {
+                self.send(&FromInit::Started);
+                if let Some(hook) = &self.on_running {
+                    hook();
+                }
+            }
+            Err(f) => {
+                self.send(&FromInit::Failed(f));
+                let _ = kill(self.child, Signal::SIGKILL);
             }
         }
     }

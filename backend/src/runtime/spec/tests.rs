@@ -22,6 +22,7 @@ fn ctx() -> SpecContext<'static> {
         resolve: &no_containers,
         image: &BUSYBOX,
         user: None,
+        volume_root: None,
     }
 }
 
@@ -485,4 +486,72 @@ fn an_extra_capability_is_granted_in_a_private_user_namespace() {
         bounding(&to_oci(&s, &host).unwrap()).len(),
         CAPABILITIES.len()
     );
+}
+
+#[test]
+fn volumes_are_bind_mounts_idmapped_with_the_container_s_own_range() {
+    let mut s = spec();
+    s.volumes = vec!["data:/data".into(), "conf:/etc/app:ro".into()];
+    let err = to_oci(&s, &ctx()).unwrap_err();
+    assert_eq!(err.code(), "volumes_unavailable");
+    assert_eq!(err.field().as_deref(), Some("volumes"));
+    let root = Path::new("/run/isolab/volumes/local");
+    let c = SpecContext {
+        volume_root: Some(root),
+        ..ctx()
+    };
+    let oci = to_oci(&s, &c).unwrap();
+    let data = mount_at(&oci, "/data");
+    assert_eq!(data.typ().as_deref(), Some("bind"));
+    assert_eq!(data.source().as_deref(), Some(root.join("data").as_path()));
+    assert_eq!(
+        data.options().as_deref().unwrap(),
+        ["bind", "nosuid", "nodev", "rw", "idmap"]
+    );
+    let map = &data.uid_mappings().as_ref().unwrap()[0];
+    assert_eq!(
+        (map.container_id(), map.host_id(), map.size()),
+        (0, 100_000, 65536)
+    );
+    assert_eq!(data.gid_mappings(), data.uid_mappings());
+    assert!(is_idmapped(data));
+    let conf = mount_at(&oci, "/etc/app");
+    assert!(conf.options().as_ref().unwrap().contains(&"ro".to_string()));
+    assert_eq!(
+        oci.mounts().as_ref().unwrap().last().unwrap().destination(),
+        Path::new("/etc/app"),
+        "after the defaults, in the order given"
+    );
+    // With the host's user namespace: a plain bind.
+    s.namespaces.user = NsMode::Host;
+    let host = SpecContext {
+        allow_host: true,
+        ..c
+    };
+    let oci = to_oci(&s, &host).unwrap();
+    let data = mount_at(&oci, "/data");
+    assert!(!is_idmapped(data));
+    assert_eq!(
+        data.options().as_deref().unwrap(),
+        ["bind", "nosuid", "nodev", "rw"]
+    );
+    assert!(!is_idmapped(mount_at(&oci, "/proc")));
+}
+
+#[test]
+fn a_volume_of_a_container_in_another_s_user_namespace_is_idmapped_with_it() {
+    let resolve = |name: &str| (name == "db").then_some(4242);
+    let c = SpecContext {
+        resolve: &resolve,
+        uid_base: None,
+        volume_root: Some(Path::new("/v")),
+        ..ctx()
+    };
+    let mut s = spec();
+    s.namespaces.pid = NsMode::Container("db".into());
+    s.volumes = vec!["data:/data".into()];
+    let oci = to_oci(&s, &c).unwrap();
+    let data = mount_at(&oci, "/data");
+    assert!(data.uid_mappings().is_none(), "the joined namespace's own");
+    assert!(is_idmapped(data));
 }

@@ -6,6 +6,7 @@ use super::*;
 
 fn info(name: &str, address: Option<&str>, ports: &[&str]) -> ContainerInfo {
     ContainerInfo {
+        runtime: String::new(),
         id: format!("{name}-id"),
         name: name.to_string(),
         image: "busybox".to_string(),
