@@ -13,12 +13,12 @@ const bin = process.env.ISOLAB_BIN ?? join(root, 'target', 'debug', 'isolab');
 /** Where a test saves its screenshot. */
 export const screenshot = (name) => join(root, 'target', 'browser', `${name}.png`);
 
-/** Start `isolab [global…] serve` on a free port; resolves to [process, url]. */
-export async function startServer(global = []) {
+/** Start `isolab [global…] serve [serveArgs…]` on a free port; resolves to [process, url]. */
+export async function startServer(global = [], serveArgs = []) {
   // Admission off: the suites before this one may have loaded the host (load average).
   const server = spawn(bin, [...global, 'serve', '--listen', '127.0.0.1:0', '--dist', join(root, 'dist'),
     '--grace', '1', '--max-load', '1000', '--min-free-memory', '0', '--min-free-disk', '0',
-    '--max-sessions-per-ip', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--max-sessions-per-ip', '0', ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(server.stdout, 'data');
   const url = /http:\/\/[^/\s]+\//.exec(line.toString())?.[0];
   assert.ok(url, `no URL in ${line}`);
