@@ -24,6 +24,8 @@ pub struct FormFields {
     pub publish: String,
     /// Named volumes of the session: `data:/data, conf:/etc/app:ro` (docker's `-v`).
     pub volumes: String,
+    /// The OCI runtime: `isolab` (empty: the default), `runc` or `crun`.
+    pub runtime: String,
     /// One choice per kind, in [`NsKind::ALL`] order: `private`, `host` or `container:NAME`.
     pub namespaces: Vec<(NsKind, String)>,
 }
@@ -41,6 +43,7 @@ impl Default for FormFields {
             pids: String::new(),
             publish: String::new(),
             volumes: String::new(),
+            runtime: String::new(),
             namespaces: NsKind::ALL
                 .into_iter()
                 .map(|kind| (kind, defaults.get(kind).to_string()))
@@ -92,6 +95,7 @@ impl FormFields {
             "pids_limit" => self.pids = value,
             "publish" => self.publish = value,
             "volumes" => self.volumes = value,
+            "runtime" => self.runtime = value,
             _ => {
                 if let Some(kind) = field
                     .strip_prefix("namespaces.")
@@ -126,6 +130,9 @@ impl FormFields {
         spec.hostname = optional(&self.hostname).map(str::to_string);
         spec.publish = publish_list(&self.publish);
         spec.volumes = volume_list(&self.volumes);
+        spec.runtime = optional(&self.runtime)
+            .filter(|r| *r != isolab_shared::spec::RUNTIMES[0])
+            .map(str::to_string);
         if let Some(text) = optional(&self.memory) {
             match text.parse::<MemorySize>() {
                 Ok(size) => spec.memory = Some(size),
@@ -243,6 +250,16 @@ mod tests {
         assert_eq!(spec.image, "layered");
         assert!(spec.cmd.is_empty());
         assert_eq!(spec.entrypoint, None);
+    }
+
+    #[test]
+    fn the_runtime_is_sent_only_when_it_is_a_peer() {
+        let mut form = FormFields::default();
+        assert_eq!(form.to_spec().unwrap().runtime, None);
+        form.set("runtime", "isolab".into());
+        assert_eq!(form.to_spec().unwrap().runtime, None);
+        form.set("runtime", "runc".into());
+        assert_eq!(form.to_spec().unwrap().runtime.as_deref(), Some("runc"));
     }
 
     #[test]

@@ -20,6 +20,52 @@ fn host_hostname() -> String {
 }
 
 #[test]
+fn a_container_joining_another_s_mount_namespace_sees_its_files() {
+    let t = Isolab::new(BIN);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "alpha",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-alpha > /made-by-alpha; sleep 100",
+    ]);
+    isolab_tests::eventually("alpha's file", Duration::from_secs(5), || {
+        t.run(&["exec", "alpha", "cat", "/made-by-alpha"])
+            .status
+            .success()
+    });
+    // The monitor stays in the host's mount namespace (its state and cgroups are the host's):
+    // only the container's process joins alpha's.
+    let out = t.ok(&[
+        "run",
+        "--mnt",
+        "container:alpha",
+        "busybox",
+        "cat",
+        "/made-by-alpha",
+    ]);
+    assert_eq!(out.trim(), "from-alpha");
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "beta",
+        "--mnt",
+        "container:alpha",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let (alpha, beta) = (t.pid_of("alpha").to_string(), t.pid_of("beta").to_string());
+    assert_eq!(ns_inode(&beta, "mnt"), ns_inode(&alpha, "mnt"));
+    t.ok(&["rm", "beta", "alpha"]);
+    t.assert_no_leaks();
+}
+
+#[test]
 fn private_namespaces_differ_from_the_host_and_shared_ones_match() {
     let t = Isolab::new(BIN);
     t.ok(&["run", "-d", "--name", "alpha", "busybox", "sleep", "100"]);

@@ -68,9 +68,11 @@ pub fn change_info(c: &Change) -> ChangeInfo {
 
 /// Remove what sessions of a crashed run built.
 pub fn gc(rt: &Runtime) -> Vec<String> {
+    let in_use: std::collections::BTreeSet<std::path::PathBuf> =
+        rt.list().into_iter().flat_map(|c| c.lower).collect();
     let mut removed = Vec::new();
     for name in rt.images.list().unwrap_or_default() {
-        if is_session_image(&name) && rt.images.remove(&name).is_ok() {
+        if is_session_image(&name) && rt.images.remove_with_layers(&name, &in_use).is_ok() {
             removed.push(name);
         }
     }
@@ -118,9 +120,12 @@ impl Session {
         let names: Vec<String> = self.built_images().into_iter().map(|(_, s)| s).collect();
         self.built.clear();
         let _ = tokio::task::spawn_blocking(move || {
+            // The session's containers are gone; other sessions' may use shared layers.
+            let in_use: std::collections::BTreeSet<std::path::PathBuf> =
+                rt.list().into_iter().flat_map(|c| c.lower).collect();
             for name in names {
-                match rt.images.remove(&name) {
-                    Ok(()) | Err(ImageError::NotFound(_)) => {}
+                match rt.images.remove_with_layers(&name, &in_use) {
+                    Ok(_) | Err(ImageError::NotFound(_)) => {}
                     Err(e) => tracing::warn!(image = %name, "remove at session end: {e}"),
                 }
             }

@@ -177,6 +177,10 @@ impl Session {
                 }
                 Action::Create(spec) => {
                     let name = spec.name.clone().unwrap_or_default();
+                    // The learner's own attempt under that name makes way for the solution's.
+                    if self.find(&name).is_some() {
+                        self.remove(reference, &name).await;
+                    }
                     self.create(reference, *spec).await;
                     if !self.containers.contains_key(&name) {
                         return self.solve_failed(format!("could not create {name}")).await;

@@ -57,6 +57,8 @@ const SCROLLBACK: usize = 64 * 1024;
 /// How often the observer looks at the watched targets (changes reach the page within this
 /// and a pass's time).
 const OBSERVE_EVERY: Duration = Duration::from_millis(250);
+/// Ended containers whose exit status and last output a lesson's checks may still read.
+const EXITED_KEPT: usize = 32;
 /// How often a lesson's current check re-runs.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// What a tty's line discipline reads as end of input (^D).
@@ -287,7 +289,9 @@ pub async fn run(
                 }
             }
             _ = grace_over(&mut grace) => break,
-            _ = &mut idle => {
+            // A workshop's attendees listen to their trainer for long stretches, and a trainer
+            // may only watch: their sessions end with the workshop (or the lifetime) instead.
+            _ = &mut idle, if !session.in_workshop() => {
                 let message = format!("idle for {} s: the session's containers are removed", idle_period.as_secs());
                 session.error(None, codes::SESSION_ENDED, message).await;
                 break;
@@ -929,6 +933,18 @@ impl Session {
                         self.exited
                             .insert(name.clone(), (status.code, status.oom_killed));
                         self.exited_output.insert(name.clone(), output);
+                        // What a learner could grow without end: the records of ended
+                        // containers are kept for the last few names only.
+                        while self.exited.len() > EXITED_KEPT {
+                            let Some(oldest) = self.exited.keys().next().cloned() else {
+                                break;
+                            };
+                            if oldest == name {
+                                break;
+                            }
+                            self.exited.remove(&oldest);
+                            self.exited_output.remove(&oldest);
+                        }
                         self.forget(&name);
                         self.send_state(None).await;
                         self.report_to_workshop();

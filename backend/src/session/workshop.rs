@@ -128,6 +128,11 @@ impl Session {
         self.lesson_start(reference, &brief.lesson).await;
     }
 
+    /// The session joined a workshop, or is a trainer.
+    pub(super) fn in_workshop(&self) -> bool {
+        self.workshop.attendee.is_some() || self.workshop.admin.is_some()
+    }
+
     /// Tell the workshop's trainer what this attendee has now.
     pub(super) fn report_to_workshop(&self) {
         let Some((workshop, attendee)) = &self.workshop.attendee else {

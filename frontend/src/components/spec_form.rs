@@ -167,6 +167,15 @@ pub fn SpecForm() -> Html {
             <TextField label="volumes (name:/path[:ro], kept for the session)" name="volumes"
                 value={fields.volumes.clone()} placeholder="data:/data, conf:/etc/app:ro"
                 oninput={edit("volumes")} errors={errors_for("volumes")} />
+            <label class="field">
+                <span>{ "runtime (the same config.json, run by…)" }</span>
+                <select name="runtime" onchange={edit("runtime").reform(|e: Event| e.target_unchecked_into::<HtmlSelectElement>().value())}>
+                    { for isolab_shared::spec::RUNTIMES.iter().map(|r| html! {
+                        <option value={*r} selected={fields.runtime.as_str() == *r
+                            || (fields.runtime.is_empty() && *r == isolab_shared::spec::RUNTIMES[0])}>{ *r }</option>
+                    }) }
+                </select>
+            </label>
             <fieldset class="namespaces">
                 <legend>{ "namespaces" }</legend>
                 { namespaces }

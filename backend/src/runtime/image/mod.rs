@@ -300,6 +300,47 @@ impl ImageStore {
     /// Remove image `name`'s record (its layers stay until [`Self::collect`]).
     pub fn remove(&self, name: &str) -> Result<(), ImageError> {
         let _lock = self.lock(true)?;
+        self.remove_record(name)
+    }
+
+    /// Remove image `name` with the layers and blobs that only it used and no live container
+    /// uses (`in_use`: their layer folders). Waits for running builds and imports (which hold
+    /// the store's lock shared), so a layer one of them is adding is never taken.
+    pub fn remove_with_layers(
+        &self,
+        name: &str,
+        in_use: &BTreeSet<PathBuf>,
+    ) -> Result<Collected, ImageError> {
+        let _lock = self.lock(true)?;
+        let record = self.record(name)?;
+        self.remove_record(name)?;
+        let (keep_layers, keep_blobs) = self.referenced()?;
+        let mut out = Collected::default();
+        for l in &record.layers {
+            let Ok(diff_id) = Digest::parse(&l.diff_id) else {
+                continue;
+            };
+            let path = self.layer_dir(&diff_id);
+            if !keep_layers.contains(&l.diff_id) && !in_use.contains(&path) && path.is_dir() {
+                fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
+                out.layers += 1;
+            }
+        }
+        let blobs = record.layers.iter().map(|l| &l.digest);
+        for digest in [&record.manifest, &record.config].into_iter().chain(blobs) {
+            if keep_blobs.contains(digest) {
+                continue;
+            }
+            if let Ok(d) = Digest::parse(digest) {
+                self.blobs.remove(&d)?;
+                out.blobs += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove a record, the store's lock held.
+    fn remove_record(&self, name: &str) -> Result<(), ImageError> {
         let dir = self.image_dir(name)?;
         if !dir.join("image.json").is_file() {
             return Err(ImageError::NotFound(name.to_owned()));
@@ -316,10 +357,8 @@ impl ImageStore {
         Ok(())
     }
 
-    /// Remove every layer and blob no image names and no container uses (`in_use`: the layer
-    /// folders of live containers).
-    pub fn collect(&self, in_use: &BTreeSet<PathBuf>) -> Result<Collected, ImageError> {
-        let _lock = self.lock(true)?;
+    /// The layers (diff ids) and blobs (digests) the store's records name.
+    fn referenced(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), ImageError> {
         let mut keep_layers = BTreeSet::new();
         let mut keep_blobs = BTreeSet::new();
         for name in self.list()? {
@@ -331,6 +370,14 @@ impl ImageStore {
                 keep_blobs.insert(l.digest.clone());
             }
         }
+        Ok((keep_layers, keep_blobs))
+    }
+
+    /// Remove every layer and blob no image names and no container uses (`in_use`: the layer
+    /// folders of live containers).
+    pub fn collect(&self, in_use: &BTreeSet<PathBuf>) -> Result<Collected, ImageError> {
+        let _lock = self.lock(true)?;
+        let (keep_layers, keep_blobs) = self.referenced()?;
         let mut out = Collected::default();
         if let Ok(entries) = fs::read_dir(self.layers_dir()) {
             for e in entries.flatten() {

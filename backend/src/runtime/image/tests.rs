@@ -152,3 +152,34 @@ fn concurrent_inits_agree() {
     let tmp: Vec<_> = fs::read_dir(dir.path().join("tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "temporary folders are removed");
 }
+
+#[test]
+fn removing_an_image_with_its_layers_keeps_what_another_image_uses() {
+    let Some(busybox) = host_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::new(dir.path().to_path_buf());
+    store.init_busybox_from(busybox).unwrap();
+    let mut copy = store.record("busybox").unwrap();
+    copy.name = "session-ab12cd34/copy".into();
+    store.save_record(&copy).unwrap();
+    let none = BTreeSet::new();
+    let got = store
+        .remove_with_layers("session-ab12cd34/copy", &none)
+        .unwrap();
+    assert_eq!((got.layers, got.blobs), (0, 0), "busybox still names them");
+    assert!(store.open("busybox").is_ok());
+    assert!(!dir.path().join("images/session-ab12cd34").exists());
+    // A live container's layer folder stays even when no image names it.
+    let layer = store.layer_dir(&Digest::parse(&copy.layers[0].diff_id).unwrap());
+    let in_use = BTreeSet::from([layer.clone()]);
+    let got = store.remove_with_layers("busybox", &in_use).unwrap();
+    assert_eq!(got.layers, 0);
+    assert!(
+        got.blobs >= 3,
+        "manifest, config and the layer's blob: {got:?}"
+    );
+    assert!(layer.is_dir());
+    assert!(store.blobs().list().unwrap().is_empty());
+}

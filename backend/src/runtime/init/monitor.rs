@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::chown;
 
 use nix::mount::{mount, MsFlags};
-use nix::sched::unshare;
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe, Pid};
@@ -34,14 +34,21 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
         .as_ref()
         .filter(|l| l.overlay)
         .map(|l| l.target.as_path());
+    // Only teardown needs the cgroup manager: find it once the container is on its way,
+    // unless the launch joins another container's mount namespace (then this process's
+    // `/proc/self/mountinfo` is no longer the host's).
+    let early = joins_mount_namespace(&cfg).then(|| cgroups::detect_at(&cfg.paths.cgroup_root));
     let result = match &cfg.peer {
         Some(peer) => super::peer::launch(&launcher, &cfg, peer, stdio)
             .map(|(child, starter)| (child, Launched::Peer(starter))),
         None => launch_container(&launcher, &cfg, stdio)
             .map(|(child, stage, status)| (child, Launched::Own(stage, status))),
     };
-    // Only teardown needs the cgroup manager: find it once the container is on its way.
-    let cg = match cgroups::detect_at(&cfg.paths.cgroup_root) {
+    let detected = match early {
+        Some(found) => found,
+        None => cgroups::detect_at(&cfg.paths.cgroup_root),
+    };
+    let cg = match detected {
         Ok(cg) => cg,
         Err(e) => {
             // Cannot happen where the launcher found them; if it does, the launcher (or
@@ -109,6 +116,18 @@ pub fn run_create(launcher: Channel, cfg: CreateConfig, stdio: Vec<OwnedFd>) -> 
     }
     watch.finish(status);
     0
+}
+
+/// Whether the spec joins an existing mount namespace (`--mnt container:NAME`).
+fn joins_mount_namespace(cfg: &CreateConfig) -> bool {
+    cfg.spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| {
+            list.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Mount && n.path().is_some())
+        })
 }
 
 /// A container on its way: cloned by us (its stage channel, and the pipe on which a reaper
@@ -202,10 +221,16 @@ fn launch_container(
     //    user namespace: the monitor stays the host's root, to tear down. The container's first
     //    process is then cloned by an intermediate process that joins it, and the PID
     //    namespace, so that the pid it reports is the host's (`clone_in_userns`).
-    let (user, pid) = (LinuxNamespaceType::User, LinuxNamespaceType::Pid);
+    //    Nor a mount namespace: the monitor's paths (state, cgroups, the layers) are the
+    //    host's; the container's first process joins it itself, right after the clone.
+    let (user, pid, mnt) = (
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Mount,
+    );
     match joined_user {
-        Some(_) => namespaces::join_except(&plan, &[user, pid])?,
-        None => namespaces::join(&plan)?,
+        Some(_) => namespaces::join_except(&plan, &[user, pid, mnt])?,
+        None => namespaces::join_except(&plan, &[mnt])?,
     }
     // 4. The channel and status pipe to the container stage.
     let (ours, theirs) = Channel::pair().step("socketpair")?;
@@ -227,6 +252,16 @@ fn launch_container(
         sys::Forked::Child => {
             drop(ours);
             drop(status_rd);
+            if let Some(ns) = plan.joined(mnt) {
+                if let Err(e) = setns(ns, CloneFlags::CLONE_NEWNS) {
+                    let failure = Failure {
+                        step: "setns mnt".into(),
+                        message: e.to_string(),
+                    };
+                    let _ = theirs.send(&StageMsg::Failed(failure));
+                    sys::exit_now(1)
+                }
+            }
             container::run(theirs, cfg, stdio, status_wr)
         }
         sys::Forked::Parent(pid) => pid,
