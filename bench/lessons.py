@@ -79,8 +79,10 @@ def main():
     p.add_argument("--json")
     a = p.parse_args()
     if not a.no_build:
-        subprocess.run(["cargo", "build", "--release", "-p", "isolab", "-p", "isolab-tests",
-                        "--example", "lessons"], cwd=REPO, check=True)
+        # Two builds: `--example` alone would leave the binary as it was.
+        subprocess.run(["cargo", "build", "--release", "-p", "isolab"], cwd=REPO, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "isolab-tests", "--example", "lessons"],
+                       cwd=REPO, check=True)
     isolab = os.path.join(REPO, "target/release/isolab")
     client = os.path.join(REPO, "target/release/examples/lessons")
     results = []

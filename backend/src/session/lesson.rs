@@ -20,6 +20,10 @@ use crate::lessons::{Action, Check, Expr, Lesson};
 use crate::observe::{Observer, SessionNetwork, Subject};
 use crate::runtime::container::{Runtime, StdioSpec};
 
+/// A check re-runs at once (at the next second) after the learner did something: output
+/// on a terminal, a container made or ended. Without any, it re-runs this often, for what
+/// changes silently (a CPU quota's throttling, a background process).
+const QUIET_RECHECK: Duration = Duration::from_secs(10);
 /// How long a check script may run.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one `exec` of a solution may run.
@@ -36,6 +40,9 @@ pub(super) struct LessonRun {
     pub progress: Progress,
     /// A check (or a solution's wait) is being evaluated.
     probing: bool,
+    /// Something happened since the last check started; and when that was.
+    pub dirty: bool,
+    last_probe: Instant,
     solve: Option<SolveRun>,
     /// Bumped when the lesson restarts: reports of an older run are dropped.
     generation: u64,
@@ -94,6 +101,8 @@ impl Session {
             progress: Progress::new(lesson.steps.len()),
             lesson: lesson.clone(),
             probing: false,
+            dirty: true,
+            last_probe: Instant::now(),
             solve: None,
             generation,
         };
@@ -151,6 +160,7 @@ impl Session {
             let reference = solve.reference;
             let Some(action) = solve.actions.pop_front() else {
                 run.solve = None;
+                run.dirty = true;
                 return;
             };
             match action {
@@ -266,14 +276,22 @@ impl Session {
         }
     }
 
-    /// Whether the check timer should fire: a lesson runs, nothing is being probed, and a
-    /// step is left (or a solution waits).
+    /// Whether the check timer should tick: a lesson runs, nothing is being probed, and a
+    /// step is left (or a solution waits). (The loop re-reads this only when it wakes, so the
+    /// timer keeps ticking; [`Self::lesson_probe`] decides whether a check is due.)
     pub(super) fn lesson_wants_probe(&self) -> bool {
         self.lesson.as_ref().is_some_and(|l| {
             let waiting = l.solve.as_ref().is_some_and(|s| s.waiting.is_some());
             let checking = l.solve.is_none() && !l.progress.finished();
             !l.probing && (waiting || checking)
         })
+    }
+
+    /// The learner did something: the check re-runs soon.
+    pub(super) fn lesson_touched(&mut self) {
+        if let Some(l) = self.lesson.as_mut() {
+            l.dirty = true;
+        }
     }
 
     /// Start evaluating the current step's check (or the solution's wait).
@@ -292,6 +310,8 @@ impl Session {
                 Some((expr, _)) => (Probe::Wait, Check::Condition(expr.clone())),
                 None => return,
             },
+            // Nothing happened since the last check, which was not long ago.
+            None if !run.dirty && run.last_probe.elapsed() < QUIET_RECHECK => return,
             None => {
                 let step = run.progress.current as usize;
                 let Some(def) = run.lesson.steps.get(step) else {
@@ -301,6 +321,8 @@ impl Session {
             }
         };
         run.probing = true;
+        run.dirty = false;
+        run.last_probe = Instant::now();
         let events = self.events.clone();
         let rt = self.state.runtime.clone();
         match check {
@@ -384,6 +406,8 @@ impl Session {
                             .position(|p| !p)
                             .unwrap_or(run.progress.passed.len()) as u32;
                     run.progress.last_check = None;
+                    // The next step's check runs at once: the learner sees where they stand.
+                    run.dirty = true;
                     true
                 } else {
                     let reason = outcome.reason.map(|r| cut(&r, CHECK_OUTPUT));

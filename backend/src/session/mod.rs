@@ -358,6 +358,7 @@ impl Session {
         };
         term.scrollback.push(&output.data);
         self.workshop.forward(output.handle, &output.data);
+        self.lesson_touched();
         if let Some(out) = &self.out {
             let frame = Frame::new(output.kind, output.handle, &output.data).encode();
             let _ = out.send(Message::Binary(frame.into())).await;
@@ -699,6 +700,7 @@ impl Session {
         }
         self.exited.remove(&name);
         self.exited_output.remove(&name);
+        self.lesson_touched();
         let info = ContainerInfo {
             id: container.id.clone(),
             name: name.clone(),
@@ -793,6 +795,7 @@ impl Session {
     }
 
     fn forget(&mut self, name: &str) {
+        self.lesson_touched();
         if self.leave_network(name) {
             self.hosts_stale = true;
         }
@@ -876,6 +879,9 @@ impl Session {
     }
 
     async fn on_event(&mut self, event: Event) {
+        if matches!(event, Event::Exited { .. } | Event::BuildEnded(_)) {
+            self.lesson_touched();
+        }
         match event {
             Event::Build(msg) => self.send(msg).await,
             Event::BuildEnded(msg) => {

@@ -176,6 +176,7 @@ impl Session {
         .await;
         match moved {
             Ok(Ok(_)) => {
+                self.lesson_touched();
                 self.send_state(reference).await;
                 return true;
             }
