@@ -89,7 +89,104 @@ fn every_client_msg() -> Vec<ClientMsg> {
             from: "alpha".into(),
             to: "beta".into(),
         },
+        ClientMsg::Lessons { reference: None },
+        ClientMsg::LessonStart {
+            reference: Some(13),
+            lesson: "uts".into(),
+        },
+        ClientMsg::LessonSolve {
+            reference: Some(14),
+            step: 1,
+        },
+        ClientMsg::Join {
+            reference: Some(15),
+            code: "K7QX3M".into(),
+            name: "Ada Lovelace ✓".into(),
+        },
+        ClientMsg::Admin {
+            reference: Some(16),
+            token: "secret".into(),
+        },
+        ClientMsg::WorkshopCreate {
+            reference: Some(17),
+            lesson: "uts".into(),
+            title: None,
+        },
+        ClientMsg::WorkshopCreate {
+            reference: Some(18),
+            lesson: "pid".into(),
+            title: Some("Friday".into()),
+        },
+        ClientMsg::WorkshopOpen {
+            reference: None,
+            id: "3f2a".into(),
+        },
+        ClientMsg::WorkshopEnd {
+            reference: Some(19),
+            id: "3f2a".into(),
+        },
+        ClientMsg::Spectate {
+            reference: Some(20),
+            workshop: "3f2a".into(),
+            attendee: "a1".into(),
+            handle: 3,
+        },
+        ClientMsg::Unspectate {
+            reference: None,
+            handle: 9,
+        },
     ]
+}
+
+fn lesson_state() -> LessonState {
+    LessonState {
+        lesson: LessonInfo {
+            name: "uts".into(),
+            title: "UTS".into(),
+            intro_html: "<p>hi</p>".into(),
+            steps: vec![StepInfo {
+                title: "Rename".into(),
+                html: "<p>do</p>".into(),
+                hint_html: String::new(),
+                check: "alpha.hostname == \"gamma\"".into(),
+            }],
+        },
+        progress: Progress {
+            passed: vec![false],
+            solved: vec![true],
+            current: 0,
+            last_check: Some("alpha.hostname is \"alpha\"".into()),
+        },
+    }
+}
+
+fn workshop_view() -> WorkshopView {
+    WorkshopView {
+        brief: brief(),
+        join_path: "/?join=K7QX3M".into(),
+        steps: vec!["Rename".into()],
+        attendees: vec![AttendeeView {
+            id: "a1".into(),
+            name: "Ada".into(),
+            connected: true,
+            progress: Progress::new(1),
+            containers: vec![AttendeeContainer {
+                name: "alpha".into(),
+                hostname: "gamma".into(),
+                handles: vec![1, 4],
+            }],
+        }],
+        ended: false,
+    }
+}
+
+fn brief() -> WorkshopBrief {
+    WorkshopBrief {
+        id: "3f2a".into(),
+        code: "K7QX3M".into(),
+        title: "Friday".into(),
+        lesson: "uts".into(),
+    }
 }
 
 fn every_server_msg() -> Vec<ServerMsg> {
@@ -105,6 +202,55 @@ fn every_server_msg() -> Vec<ServerMsg> {
             reference: Some(1),
             container: info(),
             handle: 1,
+        },
+        ServerMsg::Hello {
+            version: PROTOCOL_VERSION,
+            limits: limits(),
+            containers: vec![],
+            lesson: Some(lesson_state()),
+            workshop: Some(Joined {
+                workshop: brief(),
+                name: "Ada".into(),
+            }),
+        },
+        ServerMsg::Lessons {
+            reference: Some(13),
+            lessons: vec![LessonSummary {
+                name: "uts".into(),
+                title: "UTS".into(),
+                summary: "names".into(),
+                steps: 3,
+            }],
+        },
+        ServerMsg::Lesson {
+            reference: Some(13),
+            state: lesson_state(),
+        },
+        ServerMsg::Progress {
+            progress: lesson_state().progress,
+        },
+        ServerMsg::Joined {
+            reference: None,
+            joined: Joined {
+                workshop: brief(),
+                name: "Ada".into(),
+            },
+        },
+        ServerMsg::Workshops {
+            reference: Some(16),
+            workshops: vec![workshop_view()],
+        },
+        ServerMsg::Workshop {
+            reference: None,
+            workshop: workshop_view(),
+        },
+        ServerMsg::Spectating {
+            reference: Some(20),
+            handle: 9,
+            workshop: "3f2a".into(),
+            attendee: "a1".into(),
+            name: "Ada".into(),
+            container: "alpha".into(),
         },
         ServerMsg::Exited {
             handle: 1,
