@@ -174,6 +174,12 @@ impl Workshops {
         out
     }
 
+    /// Whether `code` joins a running workshop (any case).
+    pub fn is_live_code(&self, code: &str) -> bool {
+        let code = code.trim().to_ascii_uppercase();
+        self.live().values().any(|w| w.brief.code == code)
+    }
+
     /// Follow a workshop's dashboard.
     pub fn subscribe(&self, id: &str) -> Result<watch::Receiver<WorkshopView>, WorkshopError> {
         let live = self.live();

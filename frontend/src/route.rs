@@ -39,6 +39,14 @@ impl Route {
     }
 }
 
+/// The join code of a page's query (`?token=t&join=ab12cd` → `AB12CD`), when it looks like
+/// one: what the page passes on to `/ws?join=CODE`.
+pub fn join_code(search: &str) -> Option<String> {
+    query_param(search, "join")
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty() && c.len() <= 16 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// The value of `key` in a query string (`?a=1&b`), percent-decoded; `Some("")` for a key
 /// without a value, `None` when it is absent.
 pub fn query_param(search: &str, key: &str) -> Option<String> {
@@ -84,6 +92,13 @@ fn hex(byte: &u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_join_code_for_the_socket_is_taken_only_when_plausible() {
+        assert_eq!(join_code("?token=t&join=ab12cd").as_deref(), Some("AB12CD"));
+        assert_eq!(join_code("?join=a%2F..").as_deref(), None);
+        assert_eq!(join_code("?trainer").as_deref(), None);
+    }
+
     use super::*;
 
     #[test]

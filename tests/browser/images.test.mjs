@@ -100,9 +100,9 @@ test('a build grows the layer stack, its image runs its CMD, and a diff lists a 
     await page.fill('input[name="cmd"]', '');
     await page.click('.spec-form button[type=submit]');
     await page.waitForSelector('.card[data-name="reader"]', { timeout: 15000 });
-    await until(page, () => page.textContent('.card[data-name="reader"] header .badge'),
+    await until(page, () => page.textContent('.card[data-name="reader"] header .badge.status'),
       (t) => /exited/.test(t ?? ''), 'reader exits');
-    assert.equal((await page.textContent('.card[data-name="reader"] header .badge')).trim(), 'exited with code 0');
+    assert.equal((await page.textContent('.card[data-name="reader"] header .badge.status')).trim(), 'exited with code 0');
     assert.equal(await page.textContent('.card[data-name="reader"] dd:nth-of-type(1)'), 'layered');
     await waitScreen('reader', /^two\s*$/m);
 

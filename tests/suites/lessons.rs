@@ -399,3 +399,49 @@ async fn a_lessons_folder_adds_lessons_and_a_broken_one_stops_the_server_at_star
     );
     isolab.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classroom_behind_one_address_may_all_join_past_the_per_address_cap() {
+    let isolab = Isolab::new(BIN);
+    let server = Server::start_with(
+        &isolab,
+        &[
+            "--grace",
+            "1",
+            "--admin-token",
+            ADMIN,
+            "--max-sessions-per-ip",
+            "1",
+        ],
+    );
+    let url = server.url();
+    let mut trainer = Client::connect(&url).await;
+    trainer
+        .send(&ClientMsg::Admin {
+            reference: Some(1),
+            token: ADMIN.into(),
+        })
+        .await;
+    trainer
+        .send(&ClientMsg::WorkshopCreate {
+            reference: Some(2),
+            lesson: "uts".into(),
+            title: None,
+        })
+        .await;
+    let code = next_workshop(&mut trainer).await.brief.code;
+    // The address holds its one session (the trainer's): a plain page is refused...
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(
+        refused.is_err(),
+        "a second session from 127.0.0.1 is refused"
+    );
+    // ...a wrong code too; pages from the join link are not.
+    let wrong = tokio_tungstenite::connect_async(format!("{url}?join=ZZZZZZ")).await;
+    assert!(wrong.is_err(), "only a live workshop's code lifts the cap");
+    let a = Client::connect(&format!("{url}?join={}", code.to_lowercase())).await;
+    let b = Client::connect(&format!("{url}?join={code}")).await;
+    drop((a, b, trainer));
+    drop(server);
+    isolab.assert_no_leaks();
+}

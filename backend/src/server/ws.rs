@@ -114,6 +114,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -134,7 +135,17 @@ pub async fn upgrade(
             );
             return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
         }
-        let max = state.admission.max_sessions_per_ip;
+        // A page opened from a live workshop's join link (`/ws?join=CODE`): a classroom is
+        // often one address, and its trainer invited every attendee.
+        let invited = uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("join=")))
+            .is_some_and(|code| state.workshops.is_live_code(code));
+        let max = if invited {
+            0
+        } else {
+            state.admission.max_sessions_per_ip
+        };
         match state.per_ip.take(peer.ip(), max) {
             Some(slot) => Some(slot),
             None => {

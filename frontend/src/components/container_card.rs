@@ -66,9 +66,9 @@ pub fn ContainerCard(props: &ContainerCardProps) -> Html {
     };
 
     let status = match &card.exit {
-        None => html! { <span class="badge running">{ "running" }</span> },
+        None => html! { <span class="badge status running">{ "running" }</span> },
         Some(exit) => html! {
-            <span class={classes!("badge", if exit.success() { "done" } else { "failed" })}>
+            <span class={classes!("badge", "status", if exit.success() { "done" } else { "failed" })}>
                 { exit.describe() }
             </span>
         },
