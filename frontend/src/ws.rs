@@ -48,3 +48,80 @@ pub fn endpoint() -> String {
         None => format!("{scheme}://{host}/ws"),
     }
 }
+
+impl Socket {
+    /// Starts connecting; `on_event` hears everything that follows, ending with `Closed`.
+    pub fn connect(url: &str, on_event: impl Fn(Event) + 'static) -> Result<Socket, JsValue> {
+        let ws = WebSocket::new(url)?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let on_event = std::rc::Rc::new(on_event);
+
+        let report = on_event.clone();
+        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| report(Event::Open));
+        let report = on_event.clone();
+        let on_message =
+            Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| report(decode(&e)));
+        let report = on_event;
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| report(Event::Closed));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+
+    /// Sends a control message; false if the socket is not open.
+    pub fn send(&self, msg: &ClientMsg) -> bool {
+        let Ok(text) = serde_json::to_string(msg) else {
+            return false;
+        };
+        self.is_open() && self.ws.send_with_str(&text).is_ok()
+    }
+
+    /// Sends bytes typed into a terminal.
+    pub fn input(&self, handle: Handle, data: &[u8]) -> bool {
+        let frame = Frame::new(FrameKind::Input, handle, data).encode();
+        self.is_open() && self.ws.send_with_u8_array(&frame).is_ok()
+    }
+
+    fn is_open(&self) -> bool {
+        self.ws.ready_state() == WebSocket::OPEN
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+fn decode(e: &MessageEvent) -> Event {
+    let data = e.data();
+    if let Some(text) = data.as_string() {
+        return match serde_json::from_str::<ServerMsg>(&text) {
+            Ok(msg) => Event::Message(Box::new(msg)),
+            Err(err) => Event::Garbled(format!("unreadable message from the server: {err}")),
+        };
+    }
+    let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() else {
+        return Event::Garbled("a frame that is neither text nor binary".to_string());
+    };
+    let mut bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    let handle = match Frame::decode(&bytes) {
+        Ok(frame) if frame.kind != FrameKind::Input => frame.handle,
+        Ok(_) => return Event::Garbled("the server sent an input frame".to_string()),
+        Err(err) => return Event::Garbled(err.to_string()),
+    };
+    bytes.drain(..FRAME_HEADER);
+    Event::Output {
+        handle,
+        data: bytes,
+    }
+}
