@@ -146,6 +146,9 @@ fn print_workshop(base: &str, w: &WorkshopView) {
         w.brief.id, w.brief.title, w.brief.lesson
     );
     println!("  code {}   join {base}{}", w.brief.code, w.join_path);
+    if w.attendees.is_empty() {
+        println!("  no attendee yet");
+    }
     for a in &w.attendees {
         let state = if a.connected { "" } else { "  (away)" };
         println!(
