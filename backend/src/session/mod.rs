@@ -1005,17 +1005,7 @@ impl Session {
 
     /// Remove every container (a lesson starts over); the network stays.
     async fn remove_all(&mut self) {
-        let ids: Vec<String> = self.containers.values().map(|c| c.id.clone()).collect();
-        let rt = self.state.runtime.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for id in ids {
-                match rt.remove(&id) {
-                    Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                    Err(e) => tracing::warn!(container = %id, "remove: {e}"),
-                }
-            }
-        })
-        .await;
+        self.remove_containers().await;
         let names: Vec<String> = self.containers.keys().cloned().collect();
         for name in names {
             self.forget(&name);
@@ -1024,9 +1014,8 @@ impl Session {
         self.send_state(None).await;
     }
 
-    /// Remove every container of the session (the connection is gone, or the server stops).
-    async fn close(&mut self) {
-        self.leave_workshop();
+    /// Remove the session's containers in the runtime (its books are the caller's to clear).
+    async fn remove_containers(&self) {
         let ids: Vec<String> = self.containers.values().map(|c| c.id.clone()).collect();
         let rt = self.state.runtime.clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -1034,11 +1023,17 @@ impl Session {
                 match rt.remove(&id) {
                     // Gone already: it shared a pid namespace whose init went first.
                     Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                    Err(e) => tracing::warn!(container = %id, "remove at session end: {e}"),
+                    Err(e) => tracing::warn!(container = %id, "remove: {e}"),
                 }
             }
         })
         .await;
+    }
+
+    /// Remove every container of the session (the connection is gone, or the server stops).
+    async fn close(&mut self) {
+        self.leave_workshop();
+        self.remove_containers().await;
         self.terminals.clear();
         self.containers.clear();
         self.granted.clear();
