@@ -72,6 +72,7 @@ struct Workshop {
     attendees: BTreeMap<String, Attendee>,
     next_attendee: u32,
     dashboard: watch::Sender<WorkshopView>,
+    created: std::time::Instant,
 }
 
 impl Workshop {
@@ -162,6 +163,7 @@ impl Workshops {
             attendees: BTreeMap::new(),
             next_attendee: 1,
             dashboard,
+            created: std::time::Instant::now(),
         };
         let view = w.view(false);
         live.insert(id, w);
@@ -284,6 +286,21 @@ impl Workshops {
         Ok(())
     }
 
+    /// End the workshops older than `max_age` (a session's maximum lifetime: by then every
+    /// attendee's session has ended anyway); returns their ids.
+    pub fn end_older_than(&self, max_age: std::time::Duration) -> Vec<String> {
+        let old: Vec<String> = self
+            .live()
+            .iter()
+            .filter(|(_, w)| w.created.elapsed() >= max_age)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            let _ = self.end(id);
+        }
+        old
+    }
+
     /// End every workshop (the server stops).
     pub fn end_all(&self) {
         let ids: Vec<String> = self.live().keys().cloned().collect();
@@ -378,5 +395,14 @@ mod tests {
             hub.join(&code, "Cy", tx),
             Err(WorkshopError::UnknownCode(_))
         ));
+        let young = hub.create(&lesson(), None);
+        assert!(hub
+            .end_older_than(std::time::Duration::from_secs(3600))
+            .is_empty());
+        assert_eq!(
+            hub.end_older_than(std::time::Duration::ZERO),
+            vec![young.brief.id]
+        );
+        assert!(hub.list().is_empty());
     }
 }

@@ -154,6 +154,24 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
             admin_file.display()
         ),
     }
+    // Workshops a trainer never ended end with their attendees' lifetime.
+    {
+        let (workshops, shutdown) = (state.workshops.clone(), state.shutdown.clone());
+        let max_age = std::time::Duration::from_secs(state.limits.max_lifetime_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        for id in workshops.end_older_than(max_age) {
+                            tracing::info!(workshop = %id, "workshop ended: it reached the maximum lifetime");
+                        }
+                    }
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        });
+    }
     let app = router(state.clone(), cfg.dist.clone());
     let shutdown = state.shutdown.clone();
     // Keystrokes and short replies must not wait for Nagle's algorithm (a 40 ms stall each time
