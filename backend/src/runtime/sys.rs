@@ -68,17 +68,41 @@ pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
 pub fn sealed_self_copy() -> io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
     use nix::sys::memfd::{memfd_create, MFdFlags};
+    use std::io::{Read, Write};
 
     let name = c"isolab-init";
     let memfd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     let mut exe = File::open("/proc/self/exe")?;
     let mut dst = File::from(memfd);
-    io::copy(&mut exe, &mut dst)?;
+    // Through a buffer, not `io::copy`: its in-kernel copy (sendfile, splice) can leave the
+    // memfd's pages referenced for a moment, and the write seal is then refused with EBUSY
+    // (seen once in CI under load).
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match exe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        dst.write_all(&buf[..n])?;
+    }
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
-    fcntl(&dst, FcntlArg::F_ADD_SEALS(seals))?;
+    // Pages still pinned by someone (the kernel waits a while, then says EBUSY): try again.
+    let mut tries = 0;
+    loop {
+        match fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EBUSY) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(OwnedFd::from(dst))
 }
 
