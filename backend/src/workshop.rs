@@ -251,6 +251,17 @@ impl Workshops {
         }
     }
 
+    /// The name of an attendee's container that has terminal `handle`.
+    pub fn container_of(&self, workshop: &str, attendee: &str, handle: Handle) -> Option<String> {
+        let live = self.live();
+        let a = live.get(workshop)?.attendees.get(attendee)?;
+        a.view
+            .containers
+            .iter()
+            .find(|c| c.handles.contains(&handle))
+            .map(|c| c.name.clone())
+    }
+
     /// Ask an attendee's session for something.
     pub fn command(
         &self,

@@ -70,12 +70,12 @@ impl Attendance {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use isolab_shared::protocol::WorkshopBrief;
 
     use super::*;
 
-    fn joined() -> Joined {
+    pub(crate) fn joined() -> Joined {
         Joined {
             workshop: WorkshopBrief {
                 id: "w1".into(),

@@ -41,7 +41,7 @@ pub(super) struct LessonRun {
     /// A check (or a solution's wait) is being evaluated.
     probing: bool,
     /// Something happened since the last check started; and when that was.
-    pub dirty: bool,
+    dirty: bool,
     last_probe: Instant,
     solve: Option<SolveRun>,
     /// Bumped when the lesson restarts: reports of an older run are dropped.
@@ -599,8 +599,8 @@ fn run_script(
             timed_out = true;
             break;
         }
-        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as u16 as i32)
-            .unwrap_or(PollTimeout::MAX);
+        // At most a minute per wait: fits a u16 of milliseconds.
+        let ms = PollTimeout::from(left.as_millis().min(60_000) as u16);
         let mut fds = [PollFd::new(out_r.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, ms) {
             Ok(0) => continue,

@@ -340,16 +340,7 @@ impl Session {
         let container = self
             .state
             .workshops
-            .list()
-            .into_iter()
-            .find(|w| w.brief.id == workshop)
-            .and_then(|w| w.attendees.into_iter().find(|a| a.id == attendee))
-            .and_then(|a| {
-                a.containers
-                    .into_iter()
-                    .find(|c| c.handles.contains(&handle))
-            })
-            .map(|c| c.name)
+            .container_of(workshop, attendee, handle)
             .unwrap_or_default();
         self.send(ServerMsg::Spectating {
             reference,

@@ -1,14 +1,15 @@
 //! A learner's lesson and an attendee's workshop, through the state machine.
 
 use isolab_shared::protocol::{
-    ContainerInfo, Joined, LessonState, LessonSummary, Limits, Progress, ServerMsg, WorkshopBrief,
+    ContainerInfo, Joined, LessonState, LessonSummary, Limits, Progress, ServerMsg,
 };
 
 use super::*;
+use crate::join::tests::joined;
 use crate::lessons::tests::uts;
 use crate::lessons::StepStatus;
 
-fn hello(lesson: Option<LessonState>, workshop: Option<Joined>) -> Action {
+pub(super) fn hello(lesson: Option<LessonState>, workshop: Option<Joined>) -> Action {
     hello_with(vec![], lesson, workshop)
 }
 
@@ -40,23 +41,11 @@ fn alpha() -> ContainerInfo {
     }
 }
 
-fn joined() -> Joined {
-    Joined {
-        workshop: WorkshopBrief {
-            id: "w1".into(),
-            code: "AB12CD".into(),
-            title: "Namespaces 101".into(),
-            lesson: "uts".into(),
-        },
-        name: "Ada".into(),
-    }
-}
-
-fn sent(s: &mut AppState, reference: u64, origin: Origin) {
+pub(super) fn sent(s: &mut AppState, reference: u64, origin: Origin) {
     s.apply(Action::Sent { reference, origin });
 }
 
-fn error(reference: Option<u64>, code: &str) -> Action {
+pub(super) fn error(reference: Option<u64>, code: &str) -> Action {
     Action::Received(ServerMsg::error(
         reference,
         code,

@@ -1,7 +1,8 @@
 //! The trainer's dashboard and the terminals it watches, through the state machine.
 
-use isolab_shared::protocol::{ClientMsg, Limits, ServerMsg};
+use isolab_shared::protocol::{ClientMsg, ServerMsg};
 
+use super::lesson_tests::{error, hello, sent};
 use super::*;
 use crate::spectate::{Guard, TerminalMode};
 use crate::trainer::attendee_rows;
@@ -14,26 +15,8 @@ fn trainer_page(token: Option<&str>) -> AppState {
         },
         Trainer::new(token.map(str::to_string), None),
     );
-    s.apply(Action::Received(ServerMsg::Hello {
-        version: 5,
-        limits: Limits::default(),
-        containers: vec![],
-        lesson: None,
-        workshop: None,
-    }));
+    s.apply(hello(None, None));
     s
-}
-
-fn sent(s: &mut AppState, reference: u64, origin: Origin) {
-    s.apply(Action::Sent { reference, origin });
-}
-
-fn error(reference: Option<u64>, code: &str) -> Action {
-    Action::Received(ServerMsg::error(
-        reference,
-        code,
-        format!("{code} happened"),
-    ))
 }
 
 fn spectating(reference: Option<u64>, handle: u32) -> Action {
@@ -249,13 +232,7 @@ fn a_reconnect_forgets_the_watched_terminals_but_keeps_the_dashboard() {
     let mut s = dashboard();
     s.apply(spectating(None, 17));
     s.apply(Action::Closed);
-    s.apply(Action::Received(ServerMsg::Hello {
-        version: 5,
-        limits: Limits::default(),
-        containers: vec![],
-        lesson: None,
-        workshop: None,
-    }));
+    s.apply(hello(None, None));
     assert!(s.trainer.spectators.list.is_empty());
     assert_eq!(s.trainer.open.as_deref(), Some("w1"));
     assert_eq!(s.trainer.token.as_deref(), Some("secret"));
