@@ -7,6 +7,7 @@
 pub mod build;
 pub mod cli;
 pub mod lessons;
+pub mod metrics;
 pub mod network;
 pub mod observe;
 pub mod runtime;

@@ -834,3 +834,189 @@ async fn a_session_runs_containers_under_the_runtime_it_names() {
     drop(server);
     t.assert_no_leaks();
 }
+
+/// One sample of a `/metrics` text, by its series as written (name and labels).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+fn scrape(addr: &str) -> String {
+    let (code, text) = http_get(addr, "/metrics");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("text/plain; version=0.0.4"), "{text}");
+    text.split("\r\n\r\n").nth(1).unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_sessions_starts_bytes_ooms_and_refusals() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start_with(
+        &t,
+        &[
+            "--grace",
+            "1",
+            "--max-sessions",
+            "1",
+            "--node",
+            "metrics-node",
+        ],
+    );
+    let addr = server.addr.clone();
+    let before = scrape(&addr);
+    assert_eq!(
+        metric(&before, "isolab_node_info{node=\"metrics-node\"}"),
+        1.0
+    );
+    assert_eq!(metric(&before, "isolab_sessions"), 0.0);
+    let mut c = Client::connect(&server.url()).await;
+    // A container with a terminal, typed into.
+    let mut spec = ContainerSpec::new("busybox", vec!["sh".into()]);
+    spec.tty = true;
+    spec.name = Some("shell".into());
+    let (handle, _) = c.create(spec).await;
+    c.input(handle, "echo metrics-$((6*7))\n").await;
+    c.output_until(handle, "metrics-42").await;
+    // A create that fails.
+    c.send(&ClientMsg::Create {
+        reference: Some(2),
+        spec: Box::new(ContainerSpec::new("no-such-image", vec!["sh".into()])),
+    })
+    .await;
+    loop {
+        match c.next_msg().await {
+            ServerMsg::Error { .. } => break,
+            ServerMsg::View { .. } | ServerMsg::State { .. } => {}
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    // A container the OOM killer ends.
+    let mut hog = ContainerSpec::new(
+        "busybox",
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "head -c 100000000 /dev/zero | tail".into(),
+        ],
+    );
+    hog.memory = Some(isolab_shared::spec::MemorySize(
+        32 * isolab_shared::spec::MemorySize::MIB,
+    ));
+    hog.name = Some("hog".into());
+    let (hog_handle, _) = c.create(hog).await;
+    loop {
+        match c.next_msg().await {
+            ServerMsg::Exited {
+                handle, oom_killed, ..
+            } if handle == hog_handle => {
+                assert!(oom_killed);
+                break;
+            }
+            _ => {}
+        }
+    }
+    // A second session is refused: this node takes one.
+    assert!(refusal(&server.url()).await.unwrap().contains("503"));
+    let text = scrape(&addr);
+    assert_eq!(metric(&text, "isolab_sessions"), 1.0);
+    assert_eq!(metric(&text, "isolab_sessions_started_total"), 1.0);
+    assert_eq!(
+        metric(&text, "isolab_sessions_refused_total{reason=\"busy\"}"),
+        1.0
+    );
+    // The hog is gone with its process: one live container.
+    assert_eq!(metric(&text, "isolab_containers"), 1.0);
+    assert_eq!(
+        metric(&text, "isolab_container_starts_total{result=\"ok\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, "isolab_container_starts_total{result=\"error\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "isolab_container_start_seconds_count{pooled=\"false\"}"
+        ),
+        2.0
+    );
+    assert!(
+        metric(
+            &text,
+            "isolab_container_start_seconds_sum{pooled=\"false\"}"
+        ) > 0.0
+    );
+    assert_eq!(metric(&text, "isolab_oom_kills_total"), 1.0);
+    let typed = "echo metrics-$((6*7))\n".len() as f64;
+    assert_eq!(
+        metric(&text, "isolab_terminal_bytes_total{direction=\"in\"}"),
+        typed
+    );
+    assert!(metric(&text, "isolab_terminal_bytes_total{direction=\"out\"}") >= typed);
+    assert!(metric(&text, "process_resident_memory_bytes") > 1e6);
+    assert!(metric(&text, "process_open_fds") > 3.0);
+    // Removing a container lowers the gauge; a closed session's end too.
+    c.send(&ClientMsg::Remove {
+        reference: Some(3),
+        container: "shell".into(),
+    })
+    .await;
+    isolab_tests::eventually("the shell's removal", Duration::from_secs(10), || {
+        metric(&scrape(&addr), "isolab_containers") == 0.0
+    });
+    drop(c);
+    isolab_tests::eventually("the session's end", Duration::from_secs(15), || {
+        let text = scrape(&addr);
+        metric(&text, "isolab_sessions") == 0.0 && metric(&text, "isolab_containers") == 0.0
+    });
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_session_is_pinned_to_its_node_and_readyz_stays_up_when_full() {
+    let t = Isolab::new(BIN);
+    let (mut server, _page) = serve_a_page(&t, &["--max-sessions", "1", "--node", "n-7"]);
+    let addr = server.addr.clone();
+    let (code, text) = http_get(&addr, "/healthz");
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("x-isolab-node: n-7"),
+        "{text}"
+    );
+    assert!(text.contains("\"node\":\"n-7\""), "{text}");
+    // The upgrade's answer sets the session and the node cookies.
+    let request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        server.url(),
+    )
+    .unwrap();
+    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("isolab_session=")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("isolab_node=n-7;")),
+        "{cookies:?}"
+    );
+    // Full: new sessions and /healthz get 503, /readyz stays 200 for the live one.
+    let (code, _) = http_get(&addr, "/healthz");
+    assert_eq!(code, 503);
+    let (code, text) = http_get(&addr, "/readyz");
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = http_get(&addr, "/");
+    assert_eq!(code, 503, "{text}");
+    drop(ws);
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}

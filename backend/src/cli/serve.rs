@@ -52,6 +52,15 @@ pub struct ServeArgs {
     /// No new session while the 1-minute load average per CPU is above this.
     #[arg(long, default_value_t = 4.0)]
     max_load: f64,
+    /// No new session while this many are live (0: no cap). Past it the node answers new
+    /// sessions (and `/healthz`) 503, so a balancer sends them to another node.
+    #[arg(long, default_value_t = 0)]
+    max_sessions: usize,
+    /// This node's name: in the `isolab_node` cookie a new session gets (so a balancer can
+    /// keep the browser on this node), `/healthz`, `/metrics` and an `X-Isolab-Node` header.
+    /// Default: the host's name.
+    #[arg(long, env = "ISOLAB_NODE", value_name = "NAME")]
+    node: Option<String>,
     /// No new session while less than this share of the data root's disk is free (percent).
     #[arg(long, default_value_t = 5.0)]
     min_free_disk: f64,
@@ -166,6 +175,8 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         max_load_per_cpu: args.max_load,
         min_free_disk_pct: args.min_free_disk,
         data_root: paths.data_root.clone(),
+        max_sessions: args.max_sessions,
+        node: node_name(args.node)?,
     };
     let cfg = ServerConfig {
         admission,
@@ -177,7 +188,36 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         lessons,
         admin_token: args.admin_token,
     };
+    match crate::runtime::sys::raise_nofile_limit() {
+        Ok(n) if n < 16_384 => tracing::warn!(
+            "open files are limited to {n}: a container takes about 4 in the server; \
+             raise the hard limit (LimitNOFILE=, ulimit -Hn) for more (docs/capacity.md)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("raise the open files limit: {e}"),
+    }
     let runtime = tokio::runtime::Runtime::new().context("start tokio")?;
     runtime.block_on(server::serve(cfg))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The node's name: given, or the host's; a cookie value and a label, so a short plain word.
+fn node_name(given: Option<String>) -> Result<String> {
+    let name = match given {
+        Some(n) => n,
+        None => nix::unistd::gethostname()
+            .context("the host's name")?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    anyhow::ensure!(
+        ok,
+        "--node {name:?}: use 1 to 63 characters from A-Z a-z 0-9 - _ . (it goes in a cookie)"
+    );
+    Ok(name)
 }

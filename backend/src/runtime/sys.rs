@@ -341,6 +341,27 @@ pub fn have_time_namespace() -> bool {
     std::path::Path::new("/proc/self/ns/time").exists()
 }
 
+/// The soft limit on open descriptors (`RLIMIT_NOFILE`).
+pub fn nofile_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, Resource};
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
+}
+
+/// Raise the soft descriptor limit to the hard one (as Go's runtime and systemd's services
+/// do): a server holds a pty master and a socket per container, and 1024 runs out near 300
+/// containers. Containers do not inherit it: their rlimits come from their spec. Returns the
+/// new soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,10 @@ pub struct Policy {
     pub min_free_disk_pct: f64,
     /// The data root, whose file system is the "disk".
     pub data_root: PathBuf,
+    /// No new session while this many are live (0: no cap): the node's share of a cluster.
+    pub max_sessions: usize,
+    /// This node's name (in `/healthz`, `/metrics`, the `isolab_node` cookie).
+    pub node: String,
 }
 
 /// The host's load, as `/healthz` reports it.
@@ -39,6 +43,7 @@ pub struct Load {
     pub load1_per_cpu: f64,
     pub disk_free_pct: f64,
     pub sessions: usize,
+    pub node: String,
 }
 
 impl Policy {
@@ -61,6 +66,12 @@ impl Policy {
                 self.max_load_per_cpu
             ));
         }
+        if self.max_sessions > 0 && sessions >= self.max_sessions {
+            reasons.push(format!(
+                "sessions: {sessions} live, the most this node takes is {}",
+                self.max_sessions
+            ));
+        }
         if disk < self.min_free_disk_pct {
             reasons.push(format!(
                 "disk: {disk:.0}% free, below {:.0}%",
@@ -74,6 +85,7 @@ impl Policy {
             load1_per_cpu: round1(load1),
             disk_free_pct: round1(disk),
             sessions,
+            node: self.node.clone(),
         }
     }
 
@@ -179,6 +191,8 @@ mod tests {
             max_load_per_cpu: f64::INFINITY,
             min_free_disk_pct: 0.0,
             data_root: PathBuf::from("/"),
+            max_sessions: 0,
+            node: "n1".into(),
         }
     }
 
@@ -217,6 +231,19 @@ mod tests {
         let load = strict.load(0);
         assert_eq!(load.status, "busy");
         assert_eq!(load.reasons.len(), 3, "{:?}", load.reasons);
+    }
+
+    #[test]
+    fn a_node_is_busy_at_its_session_cap() {
+        let capped = Policy {
+            max_sessions: 2,
+            ..policy()
+        };
+        assert_eq!(capped.load(1).status, "ok");
+        let load = capped.load(2);
+        assert_eq!((load.status, load.node.as_str()), ("busy", "n1"));
+        assert!(load.reasons[0].starts_with("sessions: 2 live"), "{load:?}");
+        assert_eq!(policy().load(10_000).status, "ok", "0: no cap");
     }
 
     #[test]

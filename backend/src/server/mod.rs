@@ -61,17 +61,27 @@ pub struct AppState {
     /// The lessons offered, and the workshops running.
     pub lessons: Arc<crate::lessons::Catalog>,
     pub workshops: Arc<crate::workshop::Workshops>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Live containers of every session (a gauge of `/metrics`).
+    pub containers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub fn router(state: AppState, dist: PathBuf) -> Router {
     let page = ServeDir::new(&dist).append_index_html_on_directories(true);
     Router::new()
         .route("/healthz", get(ws::healthz))
+        .route("/readyz", get(ws::readyz))
+        .route("/metrics", get(ws::metrics))
         .route("/ws", get(ws::upgrade))
         .fallback_service(page)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ws::page_gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ws::node_header,
         ))
         .with_state(state)
 }
@@ -139,6 +149,8 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
             cfg.admission.token.clone(),
         )),
         admission: Arc::new(cfg.admission.clone()),
+        metrics: Arc::default(),
+        containers: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::admission::IpSlot;
 use super::AppState;
+use crate::metrics::Refusal;
 use crate::session;
 use crate::session::registry::{Entry, SessionId};
 
@@ -29,12 +30,55 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     (code, axum::Json(load)).into_response()
 }
 
-/// In front of every route but `/healthz`: with `--token`, a request needs it in `?token=` or
+/// `/readyz`: 200 while the server serves its sessions, busy or not; 503 once it is stopping.
+/// A Kubernetes readiness probe belongs here, not on `/healthz`: a node that is full for new
+/// sessions must stay reachable for the ones it has.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.shutdown.is_cancelled() {
+        false => (StatusCode::OK, "ready\n").into_response(),
+        true => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+    }
+}
+
+/// `/metrics`: Prometheus' text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let gauges = crate::metrics::Gauges {
+        node: state.admission.node.clone(),
+        sessions: state.registry.count(),
+        containers: state.containers.load(std::sync::atomic::Ordering::Relaxed),
+        pool_ready: 0,
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&gauges),
+    )
+        .into_response()
+}
+
+/// Every answer names the node that gave it (`X-Isolab-Node`), for whoever debugs a balancer.
+pub async fn node_header(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Ok(v) = HeaderValue::from_str(&state.admission.node) {
+        response.headers_mut().insert(NODE_HEADER, v);
+    }
+    response
+}
+
+/// The header that names the node.
+pub const NODE_HEADER: &str = "x-isolab-node";
+
+/// The cookie that names the node holding a browser's session, for a balancer to route by.
+pub const NODE_COOKIE: &str = "isolab_node";
+
+/// In front of every route but `/healthz`, `/readyz` and `/metrics`: with `--token`, a request needs it in `?token=` or
 /// in the cookie a page opened with it got; and a browser without a session is shown a clear
 /// page instead of the playground while the host is too busy for a new one.
 pub async fn page_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
-    if path == "/healthz" {
+    if ["/healthz", "/readyz", "/metrics"].contains(&path.as_str()) {
         return next.run(request).await;
     }
     let from_query = request.uri().query().and_then(|q| {
@@ -47,6 +91,9 @@ pub async fn page_gate(State(state): State<AppState>, request: Request, next: Ne
     if !query_ok && !state.admission.token_ok(from_cookie.as_deref()) {
         let text = "this isolab needs its token: open the link your trainer gave \
                     (it ends in ?token=...)";
+        if path == "/ws" {
+            state.metrics.refused(Refusal::Token);
+        }
         return match path.as_str() {
             "/ws" => (StatusCode::UNAUTHORIZED, format!("{text}\n")).into_response(),
             _ => (
@@ -119,6 +166,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if !same_origin(&headers) {
+        state.metrics.refused(Refusal::Origin);
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
     }
     // A new session (not a reload of a live one) is admitted only while the host has room and
@@ -133,6 +181,7 @@ pub async fn upgrade(
                 "the server is too busy for a new session: {}\n",
                 load.reasons.join("; ")
             );
+            state.metrics.refused(Refusal::Busy);
             return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
         }
         // A page opened from a live workshop's join link (`/ws?join=CODE`): a classroom is
@@ -149,6 +198,7 @@ pub async fn upgrade(
         match state.per_ip.take(peer.ip(), max) {
             Some(slot) => Some(slot),
             None => {
+                state.metrics.refused(Refusal::PerAddress);
                 let text = format!("{} already has {max} sessions on this server\n", peer.ip());
                 return (StatusCode::TOO_MANY_REQUESTS, text).into_response();
             }
@@ -161,12 +211,20 @@ pub async fn upgrade(
     let known = SessionId::from_headers(&headers);
     let id = known.clone().unwrap_or_else(SessionId::random);
     let cookie = id.cookie();
+    let node = format!(
+        "{NODE_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        state.admission.node
+    );
     let mut response = ws
         .max_message_size(cap)
         .max_frame_size(cap)
         .on_upgrade(move |socket| attach(socket, state, id, slot));
     if known.is_none() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    // A new session (here) pins the browser to this node; a reattach keeps the pin fresh.
+    if let Ok(v) = HeaderValue::from_str(&node) {
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }
@@ -185,6 +243,7 @@ async fn attach(mut socket: WebSocket, state: AppState, id: SessionId, slot: Opt
                 }
             },
             Entry::New(rx) => {
+                state.metrics.session_started();
                 let tracker = state.sessions.clone();
                 tracker
                     .track_future(session::run(socket, state, id, rx))

@@ -25,6 +25,7 @@ pub use images::gc as gc_images;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -357,6 +358,7 @@ impl Session {
             return;
         };
         term.scrollback.push(&output.data);
+        self.state.metrics.terminal_output(output.data.len());
         self.workshop.forward(output.handle, &output.data);
         self.lesson_touched();
         if let Some(out) = &self.out {
@@ -416,6 +418,7 @@ impl Session {
         };
         // In order, through the terminal's own writer: a process that does not read its
         // input must not block the session, so a full queue is an error, not a wait.
+        self.state.metrics.terminal_input(frame.data.len());
         if input.try_send(frame.data.to_vec()).is_err() {
             let message = format!("terminal {} is not reading its input", frame.handle);
             self.error(None, codes::RUNTIME, message).await;
@@ -562,6 +565,7 @@ impl Session {
     }
 
     async fn create(&mut self, reference: Option<Ref>, mut spec: ContainerSpec) {
+        let asked = std::time::Instant::now();
         let limits = &self.state.limits;
         if self.containers.len() as u32 >= limits.max_containers {
             let message = format!(
@@ -678,10 +682,12 @@ impl Session {
         let (container, ip) = match created {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
+                self.state.metrics.start_failed();
                 self.state.networks.release_ports(&ports);
                 return self.runtime_error(reference, e).await;
             }
             Err(e) => {
+                self.state.metrics.start_failed();
                 self.state.networks.release_ports(&ports);
                 return self.error(reference, codes::RUNTIME, e.to_string()).await;
             }
@@ -713,6 +719,8 @@ impl Session {
             runtime: spec.runtime_name().to_string(),
         };
         self.containers.insert(name.clone(), info);
+        self.state.containers.fetch_add(1, Relaxed);
+        self.state.metrics.started(asked.elapsed(), false);
         self.granted.insert(name.clone(), wanted);
         self.subjects.insert(
             name.clone(),
@@ -804,6 +812,7 @@ impl Session {
         self.watched
             .remove(&ViewTarget::Container(name.to_string()));
         if let Some(info) = self.containers.remove(name) {
+            self.state.containers.fetch_sub(1, Relaxed);
             for h in info.handles {
                 self.terminals.remove(&h);
             }
@@ -919,6 +928,13 @@ impl Session {
                     signal: None,
                     oom_killed: false,
                 });
+                let main = self
+                    .containers
+                    .values()
+                    .any(|c| c.handles.first() == Some(&handle));
+                if main {
+                    self.state.metrics.exited(status.oom_killed);
+                }
                 self.send(ServerMsg::Exited {
                     handle,
                     container: term.container.clone(),
@@ -1035,6 +1051,9 @@ impl Session {
         self.leave_workshop();
         self.remove_containers().await;
         self.terminals.clear();
+        self.state
+            .containers
+            .fetch_sub(self.containers.len(), Relaxed);
         self.containers.clear();
         self.granted.clear();
         let networked: Vec<String> = self.members.keys().cloned().collect();
