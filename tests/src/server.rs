@@ -84,6 +84,30 @@ impl Server {
         Server { child, addr }
     }
 
+    /// A server run by a command of the caller's making (`isolab … serve …`, perhaps wrapped,
+    /// e.g. by `nsenter` into another network namespace, which must exec it so that the child
+    /// is the server): its URL is read from the first line of its stdout.
+    pub fn from_command(mut cmd: std::process::Command) -> Server {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start isolab serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(addr) = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .map(str::to_string)
+        else {
+            let status = child.kill().and_then(|()| child.wait());
+            panic!("no URL in {line:?} (the server: {status:?})");
+        };
+        Server { child, addr }
+    }
+
     /// SIGKILL, as a crash would: nothing of the server's own clean-up runs.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -156,6 +180,49 @@ impl Client {
         };
         c.hello = c.next_msg().await;
         c
+    }
+
+    /// Connect with these request headers (`Cookie`, `Origin`, …); the upgrade answer's
+    /// headers come back with the client (every `Set-Cookie`, `X-Isolab-Node`, …), and a
+    /// refused upgrade as the error (its status and body).
+    pub async fn try_connect_with_headers(
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<
+        (Client, tokio_tungstenite::tungstenite::http::HeaderMap),
+        tokio_tungstenite::tungstenite::Error,
+    > {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request()?;
+        for (name, value) in headers {
+            req.headers_mut().append(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("a header name"),
+                value.parse().expect("a header value"),
+            );
+        }
+        let (ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("the upgrade is answered in time")?;
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|c| c.starts_with("isolab_session="))
+            .map(str::to_string);
+        let mut c = Client {
+            ws,
+            cookie,
+            output: Default::default(),
+            hello: ServerMsg::State {
+                reference: None,
+                containers: vec![],
+            },
+        };
+        c.hello = c.next_msg().await;
+        Ok((c, resp.headers().clone()))
     }
 
     pub async fn send(&mut self, msg: &ClientMsg) {

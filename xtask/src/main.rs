@@ -30,7 +30,8 @@ use crate::apt::Apt;
 
 /// Debian packages: the built-in image (busybox-static), peers for the benchmark (runc, crun),
 /// benchmark and test witnesses (hyperfine, strace, util-linux, iproute2; skopeo and umoci for
-/// images), the CNI plugins and the iptables they drive, the test browser (chromium).
+/// images), the CNI plugins and the iptables they drive, the test browser (chromium), and the
+/// balancer of the many-hosts test (nginx, with docker/nginx/isolab.conf).
 const DEBIAN_PACKAGES: &[&str] = &[
     "busybox-static",
     "runc",
@@ -45,6 +46,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iptables",
     "chromium",
     "chromium-driver",
+    "nginx",
 ];
 
 #[derive(Parser)]

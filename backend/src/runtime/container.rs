@@ -503,6 +503,13 @@ impl Container {
         result
     }
 
+    /// A descriptor that becomes readable when the helper reports (the command's end): wait
+    /// on it without a thread, then [`Container::wait`] returns at once. A server waits this
+    /// way for thousands of containers; a thread each would exhaust its blocking pool.
+    pub fn report_fd(&self) -> std::io::Result<OwnedFd> {
+        Ok(self.init.channel_clone()?.into_fd())
+    }
+
     /// Forward a signal to the command.
     pub fn signal(&self, sig: i32) -> Result<(), RuntimeError> {
         Ok(self.init.send(&ToInit::Signal(sig), &[])?)

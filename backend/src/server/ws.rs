@@ -67,6 +67,9 @@ pub async fn node_header(State(state): State<AppState>, request: Request, next: 
     response
 }
 
+/// What a session's socket reads at once.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// The header that names the node.
 pub const NODE_HEADER: &str = "x-isolab-node";
 
@@ -216,6 +219,10 @@ pub async fn upgrade(
         state.admission.node
     );
     let mut response = ws
+        // Read in 16 KiB steps rather than tungstenite's 128 KiB, which it zero-fills on every
+        // read: an idle session's socket then holds 16 KiB, not 128 (docs/capacity.md). A
+        // larger frame still arrives whole (the buffer grows for it).
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(cap)
         .max_frame_size(cap)
         .on_upgrade(move |socket| attach(socket, state, id, slot));

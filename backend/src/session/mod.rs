@@ -869,10 +869,23 @@ impl Session {
                 scrollback: Scrollback::new(SCROLLBACK),
             },
         );
-        // The end: wait (blocking) for the helper's report, let the output drain (a process
-        // left in the background may keep a pty open: the readers get DRAIN, then stop), tell.
+        // The end: wait for the helper's report (its socket readable: no thread is held while
+        // the container lives), collect it, let the output drain (a process left in the
+        // background may keep a pty open: the readers get DRAIN, then stop), tell.
         let events = self.events.clone();
+        // Not made non-blocking: the descriptor shares its file with the one `wait` reads.
+        let report = process.report_fd().and_then(|fd| {
+            // SAFETY: the `OwnedFd` is open and stays the same descriptor until the `AsyncFd`
+            // that owns it is dropped.
+            unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+        });
         self.waiters.push(tokio::spawn(async move {
+            match report {
+                Ok(fd) => {
+                    let _ = fd.readable().await;
+                }
+                Err(e) => tracing::warn!("wait for a container's end on a thread: {e}"),
+            }
             let status = tokio::task::spawn_blocking(move || process.wait())
                 .await
                 .map_err(|e| e.to_string())

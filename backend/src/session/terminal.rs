@@ -62,7 +62,8 @@ pub struct Scrollback {
 impl Scrollback {
     pub fn new(cap: usize) -> Scrollback {
         Scrollback {
-            bytes: std::collections::VecDeque::with_capacity(cap),
+            // Grown as output comes: most terminals never write 64 KiB.
+            bytes: std::collections::VecDeque::new(),
             cap,
         }
     }
@@ -103,12 +104,19 @@ impl AsyncDescriptor {
         self.0.get_ref().as_raw_fd()
     }
 
-    /// Read some bytes; `Ok(0)` at the end (a pty reports the end as EIO).
-    async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Read what is there (at most [`READ_CHUNK`] bytes); empty at the end (a pty reports the
+    /// end as EIO). The buffer lives on the stack only while the read runs: an idle terminal
+    /// holds none (2000 of them would hold 32 MiB).
+    async fn read(&self) -> io::Result<Vec<u8>> {
         loop {
             let mut guard = self.0.readable().await?;
-            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from)) {
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
+            let read = guard.try_io(|fd| {
+                let mut buf = [0u8; READ_CHUNK];
+                let n = nix::unistd::read(fd.get_ref(), &mut buf).map_err(io::Error::from)?;
+                Ok(buf[..n].to_vec())
+            });
+            match read {
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(Vec::new()),
                 Ok(r) => return r,
                 Err(_would_block) => continue,
             }
@@ -145,15 +153,14 @@ pub fn spawn_reader(
     out: mpsc::Sender<Output>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             flow.admit().await;
-            let n = match source.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            let data = match source.read().await {
+                Ok(d) if d.is_empty() => break,
+                Err(_) => break,
+                Ok(d) => d,
             };
-            flow.sent(n as u64);
-            let data = buf[..n].to_vec();
+            flow.sent(data.len() as u64);
             if out.send(Output { handle, kind, data }).await.is_err() {
                 break;
             }
