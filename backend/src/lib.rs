@@ -10,6 +10,7 @@ pub mod lessons;
 pub mod metrics;
 pub mod network;
 pub mod observe;
+pub mod pool;
 pub mod runtime;
 pub mod server;
 pub mod session;

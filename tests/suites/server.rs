@@ -1020,3 +1020,106 @@ async fn a_new_session_is_pinned_to_its_node_and_readyz_stays_up_when_full() {
     assert!(server.stop().success());
     t.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_container_is_the_one_asked_for() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start_with(&t, &["--grace", "1", "--pool", "busybox=2"]);
+    let addr = server.addr.clone();
+    isolab_tests::eventually("a full pool", Duration::from_secs(20), || {
+        metric(&scrape(&addr), "isolab_pool_ready") == 2.0
+    });
+    let mut c = Client::connect(&server.url()).await;
+    // The default shell with a terminal: what the pool makes, but for name, hostname, limits.
+    let mut spec = ContainerSpec::new("busybox", Vec::new());
+    spec.tty = true;
+    spec.name = Some("alpha".into());
+    spec.memory = Some(isolab_shared::spec::MemorySize(
+        48 * isolab_shared::spec::MemorySize::MIB,
+    ));
+    spec.cpus = Some(0.5);
+    spec.pids_limit = Some(33);
+    let (handle, info) = c.create(spec.clone()).await;
+    let text = scrape(&addr);
+    assert_eq!(
+        metric(&text, "isolab_pool_requests_total{result=\"hit\"}"),
+        1.0,
+        "taken from the pool"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "isolab_container_start_seconds_count{pooled=\"true\"}"
+        ),
+        1.0
+    );
+    // Its hostname, seen by its shell, and its limits, read from the host.
+    c.input(handle, "echo host-$(hostname)-end\n").await;
+    c.output_until(handle, "host-alpha-end").await;
+    let file = |controller: &str, name: &str| {
+        std::fs::read_to_string(isolab_tests::cgroup_dir(controller, &info.id).join(name))
+            .unwrap_or_else(|e| panic!("{controller}/{name}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let v1 = isolab_tests::cgroup_dir("memory", &info.id).starts_with("/sys/fs/cgroup/memory");
+    if v1 {
+        assert_eq!(
+            file("memory", "memory.limit_in_bytes"),
+            (48u64 << 20).to_string()
+        );
+        assert_eq!(file("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(file("pids", "pids.max"), "33");
+    } else {
+        assert_eq!(file("memory", "memory.max"), (48u64 << 20).to_string());
+        assert_eq!(file("cpu", "cpu.max"), "50000 100000");
+        assert_eq!(file("pids", "pids.max"), "33");
+    }
+    // Its name, as the host's `isolab ps` and its bundle tell.
+    let inspected = t.inspect(&info.id);
+    assert!(
+        inspected["name"].as_str().unwrap().ends_with("-alpha"),
+        "{inspected}"
+    );
+    let bundle: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            t.state_root
+                .join("containers")
+                .join(&info.id)
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bundle["hostname"], "alpha");
+    assert_eq!(bundle["linux"]["resources"]["pids"]["limit"], 33);
+    // Namespaces of its own: none shared with the host or with the next pooled container.
+    let pid = inspected["init"]["pid"].as_i64().unwrap();
+    spec.name = Some("beta".into());
+    let (_, beta) = c.create(spec.clone()).await;
+    let beta_pid = t.inspect(&beta.id)["init"]["pid"].as_i64().unwrap();
+    for kind in ["mnt", "uts", "ipc", "pid", "net", "cgroup", "user"] {
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
+        let mine = ns(&pid.to_string());
+        assert_ne!(mine, ns("self"), "{kind} shared with the host");
+        assert_ne!(mine, ns(&beta_pid.to_string()), "{kind} shared with beta");
+    }
+    // The pool fills up again; a request it cannot serve (a command) makes a fresh one.
+    isolab_tests::eventually("the pool refilled", Duration::from_secs(20), || {
+        metric(&scrape(&addr), "isolab_pool_ready") == 2.0
+    });
+    let mut other = ContainerSpec::new("busybox", vec!["sh".into()]);
+    other.tty = true;
+    other.name = Some("gamma".into());
+    c.create(other).await;
+    let text = scrape(&addr);
+    assert_eq!(
+        metric(&text, "isolab_pool_requests_total{result=\"miss\"}"),
+        1.0
+    );
+    assert_eq!(metric(&text, "isolab_pool_ready"), 2.0);
+    drop(c);
+    // Stopping removes the sessions' containers and the pooled ones.
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}

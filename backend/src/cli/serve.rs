@@ -107,6 +107,11 @@ pub struct ServeArgs {
     /// `{{bridge}}`, `{{subnet}}`, `{{gateway}}`, `{{ipam_dir}}` are filled in per session).
     #[arg(long = "cni-config", value_name = "FILE")]
     cni_config: Option<PathBuf>,
+    /// Keep N containers of IMAGE made and waiting (repeatable, e.g. `--pool busybox=8`): a
+    /// request for that image's default shell with a terminal then starts one of them in a
+    /// few milliseconds. Off by default; each waiting container holds its memory and a pty.
+    #[arg(long = "pool", value_name = "IMAGE=N", value_parser = crate::pool::PoolConfig::parse_entry)]
+    pool: Vec<(String, usize)>,
     /// Where the CNI plugins are (repeatable).
     #[arg(long = "cni-path", value_name = "DIR", default_value = crate::runtime::cni::DEFAULT_PLUGIN_DIR)]
     cni_path: Vec<PathBuf>,
@@ -187,6 +192,7 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         network,
         lessons,
         admin_token: args.admin_token,
+        pool: crate::pool::PoolConfig { images: args.pool },
     };
     match crate::runtime::sys::raise_nofile_limit() {
         Ok(n) if n < 16_384 => tracing::warn!(

@@ -16,7 +16,9 @@ use super::cgroups::{self, CgroupError, CgroupManager, Resources};
 use super::channel::Channel;
 use super::cleanup;
 use super::image::{resolve_user, Image, ImageError, ImageStore, BUSYBOX_IMAGE};
-use super::init::protocol::{CreateConfig, ExitStatus, Failure, FromInit, RootfsLayers, ToInit};
+use super::init::protocol::{
+    CreateConfig, ExitStatus, Failure, FromInit, Launch, RootfsLayers, ToInit,
+};
 use super::launcher::{InitProcess, LaunchError};
 use super::peer::Peer;
 use super::spec::{self as oci, SpecBuildError, SpecContext};
@@ -157,6 +159,41 @@ impl Runtime {
             .map_err(RuntimeError::io(format!("open {}", path.display())))?;
         f.write_all(text.as_bytes())
             .map_err(RuntimeError::io(format!("write {}", path.display())))
+    }
+
+    /// Give a created, not yet started container (one made for the warm pool) to a request:
+    /// its name and its limits become the request's; the hostname goes with
+    /// [`Container::start_as`]. The caller checked that everything else matches.
+    pub fn adopt(&self, c: &mut Container, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        spec.validate()?;
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let limits = oci::limits(spec, cpus, host_memory())?;
+        self.cgroups.update(&c.id, &resources_of(Some(&limits)))?;
+        // The bundle says what the container is, as a fresh one's would.
+        let dir = self.paths.container(&c.id);
+        let bundle = std::fs::read(dir.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Spec>(&b).ok());
+        if let Some(mut bundle) = bundle {
+            bundle.set_hostname(spec.hostname.clone());
+            if let Some(linux) = bundle.linux_mut() {
+                let mut res = linux.resources().clone().unwrap_or_default();
+                res.set_memory(*limits.memory());
+                res.set_cpu(limits.cpu().clone());
+                res.set_pids(*limits.pids());
+                linux.set_resources(Some(res));
+            }
+            oci::write_bundle(&dir, &bundle).map_err(RuntimeError::io("write config.json"))?;
+        }
+        if let Some(name) = &spec.name {
+            state::reserve_name(&self.paths, name, &c.id)?;
+            if let Some(old) = c.name.replace(name.clone()) {
+                let _ = std::fs::remove_file(self.paths.name(&old));
+            }
+            ContainerState::update(&self.paths, &c.id, |st| st.name = Some(name.clone()))
+                .map_err(RuntimeError::io("record the container's name"))?;
+        }
+        Ok(())
     }
 
     pub fn new(paths: Paths) -> Result<Runtime, RuntimeError> {
@@ -481,7 +518,16 @@ impl Runtime {
 impl Container {
     /// Run the command; returns once it has been exec'd.
     pub fn start(&mut self) -> Result<(), RuntimeError> {
-        self.init.send(&ToInit::Start, &[])?;
+        self.start_with(ToInit::Start)
+    }
+
+    /// [`Container::start`] with settings that were not known at create (a pooled container).
+    pub fn start_as(&mut self, launch: Launch) -> Result<(), RuntimeError> {
+        self.start_with(ToInit::StartAs(launch))
+    }
+
+    fn start_with(&mut self, msg: ToInit) -> Result<(), RuntimeError> {
+        self.init.send(&msg, &[])?;
         match self.init.recv()?.0 {
             FromInit::Started => Ok(()),
             FromInit::Failed(f) => Err(RuntimeError::Init(f)),
@@ -623,7 +669,10 @@ pub(super) fn namespace_is_new(spec: &Spec, kind: LinuxNamespaceType) -> bool {
 
 /// The cgroup limits the spec asks for.
 pub(super) fn resources(spec: &Spec) -> Resources {
-    let r = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    resources_of(spec.linux().as_ref().and_then(|l| l.resources().as_ref()))
+}
+
+fn resources_of(r: Option<&oci_spec::runtime::LinuxResources>) -> Resources {
     let memory = r.and_then(|r| r.memory().as_ref());
     let cpu = r.and_then(|r| r.cpu().as_ref());
     Resources {

@@ -281,7 +281,7 @@ pub fn to_oci(spec: &ContainerSpec, ctx: &SpecContext<'_>) -> Result<Spec, SpecB
         linux.set_gid_mappings(Some(vec![map]));
     }
     let mut resources = linux.resources().clone().unwrap_or_default();
-    apply_limits(&mut resources, spec, ctx)?;
+    apply_limits(&mut resources, spec, ctx.host_cpus, ctx.host_memory)?;
     linux.set_resources(Some(resources));
 
     let mut oci = base_spec();
@@ -357,17 +357,30 @@ fn user_mapping(base: Option<u32>) -> Result<LinuxIdMapping, SpecBuildError> {
         .expect("id mapping builder cannot fail"))
 }
 
+/// The limits alone (memory, CPU, pids) as the spec asks for them: what a pooled container
+/// is given when someone takes it. `host_cpus`, `host_memory`: 0 for unknown.
+pub fn limits(
+    spec: &ContainerSpec,
+    host_cpus: usize,
+    host_memory: u64,
+) -> Result<LinuxResources, SpecBuildError> {
+    let mut resources = LinuxResources::default();
+    apply_limits(&mut resources, spec, host_cpus, host_memory)?;
+    Ok(resources)
+}
+
 /// Memory (with no swap), CPU quota and pids limit.
 fn apply_limits(
     resources: &mut LinuxResources,
     spec: &ContainerSpec,
-    ctx: &SpecContext<'_>,
+    host_cpus: usize,
+    host_memory: u64,
 ) -> Result<(), SpecBuildError> {
     if let Some(mem) = spec.memory {
-        if ctx.host_memory != 0 && mem.bytes() > ctx.host_memory {
+        if host_memory != 0 && mem.bytes() > host_memory {
             return Err(SpecBuildError::TooMuchMemory {
                 bytes: mem.bytes(),
-                host: ctx.host_memory,
+                host: host_memory,
             });
         }
         // validate() caps memory at 16 TiB, far below i64::MAX.
@@ -379,10 +392,10 @@ fn apply_limits(
         resources.set_memory(Some(memory));
     }
     if let Some(cpus) = spec.cpus {
-        if ctx.host_cpus != 0 && cpus > ctx.host_cpus as f64 {
+        if host_cpus != 0 && cpus > host_cpus as f64 {
             return Err(SpecBuildError::TooManyCpus {
                 cpus,
-                host: ctx.host_cpus,
+                host: host_cpus,
             });
         }
         let mut cpu = LinuxCpu::default();

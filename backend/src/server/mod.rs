@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub lessons: crate::lessons::Catalog,
     /// The trainers' token; None: a random one, written to `<state root>/admin-token`.
     pub admin_token: Option<String>,
+    /// Ready containers to keep per image (none by default).
+    pub pool: crate::pool::PoolConfig,
 }
 
 /// Shared by every connection.
@@ -65,6 +67,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Live containers of every session (a gauge of `/metrics`).
     pub containers: Arc<std::sync::atomic::AtomicUsize>,
+    /// The warm pool, when configured.
+    pub pool: Option<Arc<crate::pool::Pool>>,
 }
 
 pub fn router(state: AppState, dist: PathBuf) -> Router {
@@ -135,7 +139,11 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
             tracing::info!(%bridge, "removed a bridge a previous run left");
         }
     }
+    let pool = (!cfg.pool.images.is_empty()).then(|| {
+        crate::pool::Pool::new(runtime.clone(), &cfg.pool, &cfg.limits, cfg.network.enabled)
+    });
     let state = AppState {
+        pool: pool.clone(),
         runtime,
         limits: cfg.limits.clone(),
         shutdown: CancellationToken::new(),
@@ -184,6 +192,8 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
             }
         });
     }
+    // Filled off the request path; emptied at shutdown (after the sessions, below).
+    let filler = pool.map(|p| tokio::spawn(p.run(state.shutdown.clone())));
     let app = router(state.clone(), cfg.dist.clone());
     let shutdown = state.shutdown.clone();
     // Keystrokes and short replies must not wait for Nagle's algorithm (a 40 ms stall each time
@@ -207,6 +217,9 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     // Upgraded WebSocket connections are not axum's to wait for: wait for the sessions.
     state.sessions.close();
     state.sessions.wait().await;
+    if let Some(filler) = filler {
+        let _ = filler.await;
+    }
     state.workshops.end_all();
     if cfg.admin_token.is_none() {
         let _ = std::fs::remove_file(&admin_file);

@@ -46,7 +46,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         node: state.admission.node.clone(),
         sessions: state.registry.count(),
         containers: state.containers.load(std::sync::atomic::Ordering::Relaxed),
-        pool_ready: 0,
+        pool_ready: state.pool.as_ref().map_or(0, |p| p.ready()),
     };
     (
         [(

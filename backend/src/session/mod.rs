@@ -36,14 +36,14 @@ use isolab_shared::protocol::{
     codes, ClientMsg, ContainerInfo, Frame, FrameKind, Handle, Ref, ServerMsg, ViewTarget,
     ViewUpdate, PROTOCOL_VERSION,
 };
-use isolab_shared::spec::{ContainerSpec, MemorySize, NsKind, NsMode};
+use isolab_shared::spec::{ContainerSpec, NsKind, NsMode};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
 use crate::observe::{Observer, Subject};
 use crate::runtime::container::{Container, CreateOptions, RuntimeError, StdioSpec};
-use crate::runtime::init::protocol::ExitStatus;
+use crate::runtime::init::protocol::{ExitStatus, Launch};
 use crate::server::AppState;
 use terminal::{signal_number, spawn_reader, AsyncDescriptor, Flow, Output, Scrollback, Terminal};
 
@@ -574,14 +574,7 @@ impl Session {
             );
             return self.error(reference, codes::LIMIT_REACHED, message).await;
         }
-        spec.memory = spec.memory.or(Some(MemorySize(limits.default_memory)));
-        spec.cpus = spec.cpus.or(Some(limits.default_cpus));
-        spec.pids_limit = spec.pids_limit.or(Some(limits.default_pids));
-        if limits.default_storage > 0 {
-            spec.storage_size = spec
-                .storage_size
-                .or(Some(MemorySize(limits.default_storage)));
-        }
+        crate::pool::apply_defaults(&mut spec, limits);
         let used: u64 = self.granted.values().sum();
         let wanted = spec.memory.map_or(0, |m| m.bytes());
         if used + wanted > limits.max_session_memory {
@@ -643,6 +636,7 @@ impl Session {
             .map(|j| j.ports.clone())
             .unwrap_or_default();
         let rt = self.state.runtime.clone();
+        let pool = self.state.pool.clone().filter(|p| p.serves(&spec.image));
         let created = {
             let spec = spec.clone();
             let (name, hostname) = (name.clone(), spec.hostname.clone().unwrap_or_default());
@@ -652,7 +646,24 @@ impl Session {
                     volume_root,
                     ..CreateOptions::default()
                 };
-                let mut c = rt.create(&spec, &opts, stdio)?;
+                // A pooled container when one fits: its name and limits become this request's
+                // now, its hostname at `Start`.
+                let pooled =
+                    pool.and_then(|p| p.take(&spec))
+                        .map(|mut c| match rt.adopt(&mut c, &spec) {
+                            Ok(()) => Ok(c),
+                            Err(e) => {
+                                let id = c.id.clone();
+                                drop(c);
+                                let _ = rt.remove(&id);
+                                Err(e)
+                            }
+                        });
+                let from_pool = pooled.is_some();
+                let mut c = match pooled {
+                    Some(c) => c?,
+                    None => rt.create(&spec, &opts, stdio)?,
+                };
                 let mut ip = None;
                 if let Some(mut j) = joining {
                     // Attached before it starts: its first command already has its network.
@@ -674,12 +685,17 @@ impl Session {
                         }
                     }
                 }
-                c.start()?;
-                Ok::<(Container, Option<String>), RuntimeError>((c, ip))
+                match from_pool {
+                    true => c.start_as(Launch {
+                        hostname: spec.hostname.clone(),
+                    })?,
+                    false => c.start()?,
+                }
+                Ok::<_, RuntimeError>((c, ip, from_pool))
             })
             .await
         };
-        let (container, ip) = match created {
+        let (container, ip, from_pool) = match created {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 self.state.metrics.start_failed();
@@ -720,7 +736,15 @@ impl Session {
         };
         self.containers.insert(name.clone(), info);
         self.state.containers.fetch_add(1, Relaxed);
-        self.state.metrics.started(asked.elapsed(), false);
+        self.state.metrics.started(asked.elapsed(), from_pool);
+        if self
+            .state
+            .pool
+            .as_ref()
+            .is_some_and(|p| p.serves(&spec.image))
+        {
+            self.state.metrics.pool(from_pool);
+        }
         self.granted.insert(name.clone(), wanted);
         self.subjects.insert(
             name.clone(),

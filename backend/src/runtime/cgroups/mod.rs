@@ -142,6 +142,9 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
     /// limit turns swap off too (v1 memsw = same value, v2 memory.swap.max = 0, when present).
     /// Creating an existing one is an error; on failure nothing is left behind.
     fn create(&self, id: &str, res: &Resources) -> Result<(), CgroupError>;
+    /// Change a live container's limits (those `res` sets; devices are left alone), raising or
+    /// lowering them.
+    fn update(&self, id: &str, res: &Resources) -> Result<(), CgroupError>;
     /// The cgroup.procs files a process writes its pid (or "0") into to join: one per v1
     /// hierarchy in use (comounted ones once), a single one on v2.
     fn procs_files(&self, id: &str) -> Vec<PathBuf>;

@@ -156,6 +156,25 @@ impl CgroupManager for V1Manager {
         CgroupVersion::V1
     }
 
+    fn update(&self, id: &str, res: &Resources) -> Result<(), CgroupError> {
+        let res = Resources {
+            devices: Vec::new(),
+            ..res.clone()
+        };
+        // memory.limit_in_bytes may never exceed memsw: lift memsw first, then write both.
+        if res.memory_bytes.is_some() {
+            let memsw = self
+                .need("memory")?
+                .join(PARENT)
+                .join(id)
+                .join("memory.memsw.limit_in_bytes");
+            if memsw.exists() {
+                write_file(&memsw, "-1")?;
+            }
+        }
+        self.apply(id, &res)
+    }
+
     fn create(&self, id: &str, res: &Resources) -> Result<(), CgroupError> {
         let dirs = self.dirs(id)?;
         if dirs.is_empty() {

@@ -153,6 +153,14 @@ impl CgroupManager for V2Manager {
         Ok(())
     }
 
+    fn update(&self, id: &str, res: &Resources) -> Result<(), CgroupError> {
+        let res = Resources {
+            devices: Vec::new(),
+            ..res.clone()
+        };
+        self.apply(&self.existing(id)?, &res)
+    }
+
     fn procs_files(&self, id: &str) -> Vec<PathBuf> {
         match self.dir(id) {
             Ok(dir) => vec![dir.join("cgroup.procs")],

@@ -90,7 +90,12 @@ fn setup_and_exec(
     let (stdio, master) = process::prepare_stdio(stdio, proc_spec.terminal().unwrap_or(false))?;
     process::set_rlimits(proc_spec)?;
     process::report_ready(stage, master)?;
-    wait_start(stage)?;
+    let launch = wait_start(stage)?;
+    // A pooled container learns its hostname only now; it has a UTS namespace of its own (the
+    // pool makes only those).
+    if let (Some(name), true) = (&launch.hostname, plan.contains(&LinuxNamespaceType::Uts)) {
+        sethostname(name).step("sethostname")?;
+    }
     let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if !cfg.reaper {
         drop(status);

@@ -18,7 +18,7 @@ use nix::unistd::{pipe, Pid};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::protocol::{CreateConfig, ExitStatus, Failure, FromInit, StageMsg};
+use super::protocol::{CreateConfig, ExitStatus, Failure, FromInit, Launch, StageMsg};
 use super::watch::Watch;
 use super::{container, Step};
 use super::{idmap, namespaces};
@@ -423,9 +423,9 @@ pub(super) fn wait_ready(launcher: &Channel, stage: &Channel, child: Pid) -> Res
 }
 
 /// Block until the monitor says `Start`.
-pub fn wait_start(stage: &Channel) -> Result<(), Failure> {
+pub fn wait_start(stage: &Channel) -> Result<Launch, Failure> {
     match stage.recv::<StageMsg>().step("wait for start")? {
-        Some(StageMsg::Start) => Ok(()),
+        Some(StageMsg::Start(launch)) => Ok(launch),
         Some(other) => Err(Failure {
             step: "wait for start".into(),
             message: format!("unexpected message {other:?}"),

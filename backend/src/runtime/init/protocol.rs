@@ -15,6 +15,9 @@ pub enum ToInit {
     Exec(Box<ExecConfig>),
     /// Run the user's command now.
     Start,
+    /// Run it now, with what was not known at `Create` (a container made for the warm pool
+    /// before anyone asked for it).
+    StartAs(Launch),
     /// Forward a signal to the user's command.
     Signal(i32),
     /// The launcher goes away; keep the container running and clean up when it ends.
@@ -42,10 +45,18 @@ pub enum StageMsg {
     Go,
     /// Container → monitor: set up, waiting for `Start` (pty master attached when asked).
     Ready,
-    /// Monitor → container: run the command.
-    Start,
+    /// Monitor → container: run the command (with these last settings).
+    Start(Launch),
     /// Container → monitor: a step failed.
     Failed(Failure),
+}
+
+/// What `Start` may still set: the settings of a request a pooled container is given to, that
+/// had to wait until someone asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    /// The hostname (the container has a UTS namespace of its own).
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

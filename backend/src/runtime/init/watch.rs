@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::protocol::{ExitStatus, FromInit, StageMsg};
+use super::protocol::{ExitStatus, FromInit, Launch, StageMsg};
 use crate::runtime::channel::Channel;
 use crate::runtime::sys;
 
@@ -118,7 +118,7 @@ impl Watch {
                     let mut byte = [0u8; 1];
                     let _ = std::io::Read::read(&mut &fifo, &mut byte);
                     start_sent = true;
-                    self.start();
+                    self.start(Launch::default());
                 }
             }
             if stage_ready {
@@ -142,7 +142,12 @@ impl Watch {
                     Ok(Some(ToInit::Start)) if !start_sent => {
                         start_sent = true;
                         self.start_fifo = None;
-                        self.start();
+                        self.start(Launch::default());
+                    }
+                    Ok(Some(ToInit::StartAs(launch))) if !start_sent => {
+                        start_sent = true;
+                        self.start_fifo = None;
+                        self.start(launch);
                     }
                     Ok(Some(ToInit::Signal(sig))) => {
                         if let Ok(sig) = Signal::try_from(sig) {
@@ -170,9 +175,9 @@ impl Watch {
 
     /// `Start`: told to the container's stage, or done by the starter (whose outcome is known
     /// at once).
-    fn start(&mut self) {
+    fn start(&mut self, launch: Launch) {
         if let Some(stage) = &self.stage {
-            let _ = stage.send(&StageMsg::Start);
+            let _ = stage.send(&StageMsg::Start(launch));
         }
         let Some(starter) = self.starter.as_mut() else {
             return;
