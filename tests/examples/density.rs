@@ -35,7 +35,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const USAGE: &str = "usage: density --url ws://HOST:PORT/ws [--sessions N] [--per-session N] \
 [--concurrency N] [--checkpoints N,N,...] [--memory SIZE] [--probe-timeout SECS] \
-[--create-timeout SECS]";
+[--create-timeout SECS] [--pace MS]";
 
 struct Args {
     url: String,
@@ -46,6 +46,8 @@ struct Args {
     memory: String,
     probe_timeout: Duration,
     create_timeout: Duration,
+    /// A pause before each new session (as attendees arriving one after the other).
+    pace: Duration,
 }
 
 fn parse_args() -> Result<Args> {
@@ -58,6 +60,7 @@ fn parse_args() -> Result<Args> {
         memory: "64m".into(),
         probe_timeout: Duration::from_secs(30),
         create_timeout: Duration::from_secs(120),
+        pace: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -80,6 +83,7 @@ fn parse_args() -> Result<Args> {
             "--memory" => args.memory = value,
             "--probe-timeout" => args.probe_timeout = Duration::from_secs(value.parse()?),
             "--create-timeout" => args.create_timeout = Duration::from_secs(value.parse()?),
+            "--pace" => args.pace = Duration::from_millis(value.parse()?),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
         }
     }
@@ -105,6 +109,8 @@ enum Command {
 struct Filled {
     /// Each create's time from request to `created`.
     creates: Vec<Duration>,
+    /// Each create's time from request to the shell's first output (its prompt).
+    prompts: Vec<Duration>,
     commands: mpsc::Sender<Command>,
 }
 
@@ -143,21 +149,59 @@ impl Session {
         }
     }
 
-    async fn create(&mut self, name: &str, memory: &str) -> Result<Duration> {
+    /// Create a container running the image's default command (busybox: `sh`) with a tty:
+    /// the times to `created` and to its first output.
+    async fn create(&mut self, name: &str, memory: &str) -> Result<(Duration, Duration)> {
         let spec = serde_json::json!({"image": "busybox", "name": name, "tty": true,
-            "cmd": ["sh"], "memory": memory});
+            "memory": memory});
         let msg = serde_json::json!({"type": "create", "ref": 1, "spec": spec});
         let asked = Instant::now();
         self.ws.send(Message::Text(msg.to_string().into())).await?;
-        loop {
-            let v = self.next_text().await?;
-            match v["type"].as_str() {
-                Some("created") => {
-                    let handle = v["handle"].as_u64().ok_or("created without a handle")?;
-                    self.handles.push(handle as u32);
-                    return Ok(asked.elapsed());
+        // Output may come before `created` names its handle: keep the first frame's time.
+        let mut first_output: Vec<(u32, Duration)> = Vec::new();
+        let (handle, created) = loop {
+            match self
+                .ws
+                .next()
+                .await
+                .ok_or("the server closed the connection")??
+            {
+                Message::Text(t) => {
+                    let v: serde_json::Value = serde_json::from_str(&t)?;
+                    match v["type"].as_str() {
+                        Some("created") => {
+                            let handle = v["handle"].as_u64().ok_or("created without a handle")?;
+                            break (handle as u32, asked.elapsed());
+                        }
+                        Some("error") => {
+                            return Err(format!("create {name}: {}", v["message"]).into())
+                        }
+                        _ => {}
+                    }
                 }
-                Some("error") => return Err(format!("create {name}: {}", v["message"]).into()),
+                Message::Binary(b) if b.len() > 5 => {
+                    let h = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+                    first_output.push((h, asked.elapsed()));
+                }
+                Message::Close(c) => return Err(format!("closed: {c:?}").into()),
+                _ => {}
+            }
+        };
+        self.handles.push(handle);
+        if let Some(&(_, at)) = first_output.iter().find(|(h, _)| *h == handle) {
+            return Ok((created, at));
+        }
+        loop {
+            match self
+                .ws
+                .next()
+                .await
+                .ok_or("the server closed the connection")??
+            {
+                Message::Binary(b) if b.len() > 5 && b[1..5] == handle.to_be_bytes() => {
+                    return Ok((created, asked.elapsed()));
+                }
+                Message::Close(c) => return Err(format!("closed: {c:?}").into()),
                 _ => {}
             }
         }
@@ -216,18 +260,20 @@ async fn run_session(
 ) {
     let made = async {
         let mut s = Session::open(&args.url).await?;
-        let mut creates = Vec::new();
+        let (mut creates, mut prompts) = (Vec::new(), Vec::new());
         for t in 0..args.per_session {
             let name = format!("d{t}");
-            let took = tokio::time::timeout(args.create_timeout, s.create(&name, &args.memory))
-                .await
-                .map_err(|_| format!("session {index}: create {name} timed out"))??;
-            creates.push(took);
+            let (created, prompt) =
+                tokio::time::timeout(args.create_timeout, s.create(&name, &args.memory))
+                    .await
+                    .map_err(|_| format!("session {index}: create {name} timed out"))??;
+            creates.push(created);
+            prompts.push(prompt);
         }
-        Ok::<_, Box<dyn Error + Send + Sync>>((s, creates))
+        Ok::<_, Box<dyn Error + Send + Sync>>((s, creates, prompts))
     }
     .await;
-    let (mut s, creates) = match made {
+    let (mut s, creates, prompts) = match made {
         Ok(v) => v,
         Err(e) => {
             let _ = filled.send(Err(e));
@@ -238,6 +284,7 @@ async fn run_session(
     if filled
         .send(Ok(Filled {
             creates,
+            prompts,
             commands: tx,
         }))
         .is_err()
@@ -278,6 +325,7 @@ async fn run(args: Args) -> Result<bool> {
     let args = std::rc::Rc::new(args);
     let mut sessions: Vec<mpsc::Sender<Command>> = Vec::new();
     let mut creates_since = Vec::new();
+    let mut prompts_since = Vec::new();
     let mut in_flight = Vec::new();
     let mut next = 0;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -288,6 +336,9 @@ async fn run(args: Args) -> Result<bool> {
         let ramp = Instant::now();
         while sessions.len() < wanted {
             while next < wanted && in_flight.len() < args.concurrency {
+                if !args.pace.is_zero() {
+                    tokio::time::sleep(args.pace).await;
+                }
                 let (tx, rx) = oneshot::channel();
                 tokio::task::spawn_local(run_session(next, args.clone(), tx));
                 in_flight.push(rx);
@@ -298,6 +349,7 @@ async fn run(args: Args) -> Result<bool> {
             in_flight.swap_remove(i);
             let filled = done.map_err(|_| "a session task ended")??;
             creates_since.extend(filled.creates);
+            prompts_since.extend(filled.prompts);
             sessions.push(filled.commands);
             if sessions.len().is_multiple_of(25) {
                 eprintln!(
@@ -330,6 +382,7 @@ async fn run(args: Args) -> Result<bool> {
             "sessions": sessions.len(),
             "ramp_secs": (ramp_secs * 10.0).round() / 10.0,
             "create_ms": summary(std::mem::take(&mut creates_since)),
+            "prompt_ms": summary(std::mem::take(&mut prompts_since)),
             "probe_ms": summary(probes),
             "silent": silent,
         });

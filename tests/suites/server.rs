@@ -1081,18 +1081,16 @@ async fn a_pooled_container_is_the_one_asked_for() {
         inspected["name"].as_str().unwrap().ends_with("-alpha"),
         "{inspected}"
     );
-    let bundle: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            t.state_root
-                .join("containers")
-                .join(&info.id)
-                .join("config.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(bundle["hostname"], "alpha");
-    assert_eq!(bundle["linux"]["resources"]["pids"]["limit"], 33);
+    let bundle_file = t
+        .state_root
+        .join("containers")
+        .join(&info.id)
+        .join("config.json");
+    isolab_tests::eventually("the bundle records it", Duration::from_secs(5), || {
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&bundle_file).unwrap()).unwrap();
+        bundle["hostname"] == "alpha" && bundle["linux"]["resources"]["pids"]["limit"] == 33
+    });
     // Namespaces of its own: none shared with the host or with the next pooled container.
     let pid = inspected["init"]["pid"].as_i64().unwrap();
     spec.name = Some("beta".into());

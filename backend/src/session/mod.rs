@@ -737,6 +737,18 @@ impl Session {
         self.containers.insert(name.clone(), info);
         self.state.containers.fetch_add(1, Relaxed);
         self.state.metrics.started(asked.elapsed(), from_pool);
+        if from_pool {
+            let (rt, id, spec) = (
+                self.state.runtime.clone(),
+                container.id.clone(),
+                spec.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = rt.record_adopted(&id, &spec) {
+                    tracing::warn!(container = %id, "record a pooled container's settings: {e}");
+                }
+            });
+        }
         if self
             .state
             .pool

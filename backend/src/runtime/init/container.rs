@@ -89,6 +89,8 @@ fn setup_and_exec(
     })?;
     let (stdio, master) = process::prepare_stdio(stdio, proc_spec.terminal().unwrap_or(false))?;
     process::set_rlimits(proc_spec)?;
+    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let filter = process::compile_seccomp(seccomp)?;
     process::report_ready(stage, master)?;
     let launch = wait_start(stage)?;
     // A pooled container learns its hostname only now; it has a UTS namespace of its own (the
@@ -96,16 +98,15 @@ fn setup_and_exec(
     if let (Some(name), true) = (&launch.hostname, plan.contains(&LinuxNamespaceType::Uts)) {
         sethostname(name).step("sethostname")?;
     }
-    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if !cfg.reaper {
         drop(status);
-        match process::exec(proc_spec, seccomp, stdio)? {}
+        match process::exec(proc_spec, filter, stdio)? {}
     }
     reaper::block_signals().step("block signals")?;
     match sys::fork_single_threaded().step("fork the command")? {
         sys::Forked::Child => {
             drop(status);
-            let err = match process::exec(proc_spec, seccomp, stdio) {
+            let err = match process::exec(proc_spec, filter, stdio) {
                 Err(f) => f,
                 Ok(never) => match never {},
             };

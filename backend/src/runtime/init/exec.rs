@@ -68,9 +68,10 @@ fn enter_and_fork(
             let tty = cfg.process.terminal().unwrap_or(false);
             let r = process::prepare_stdio(stdio, tty).and_then(|(stdio, master)| {
                 process::set_rlimits(&cfg.process)?;
+                let filter = process::compile_seccomp(cfg.seccomp.as_ref())?;
                 process::report_ready(&theirs, master)?;
                 wait_start(&theirs)?;
-                process::exec(&cfg.process, cfg.seccomp.as_ref(), stdio)
+                process::exec(&cfg.process, filter, stdio)
             });
             let Err(f) = r;
             let _ = theirs.send(&StageMsg::Failed(f));

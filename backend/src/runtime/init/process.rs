@@ -122,14 +122,22 @@ fn rlimit_resource(t: PosixRlimitType) -> Resource {
     }
 }
 
+/// The seccomp filter (`linux.seccomp`) compiled: done before `Ready`, so that `Start` (which
+/// a pooled container waits for) has only the last steps left.
+pub fn compile_seccomp(
+    seccomp: Option<&LinuxSeccomp>,
+) -> Result<Option<seccomp::Program>, Failure> {
+    seccomp.map(seccomp::compile).transpose().step("seccomp")
+}
+
 /// Become the user's command: new session, stdio, working directory, credentials, capabilities,
-/// `no_new_privs`, the seccomp filter (`linux.seccomp`), then `execve`. Returns only on failure.
+/// `no_new_privs`, the seccomp filter (from [`compile_seccomp`]), then `execve`. Returns only
+/// on failure.
 pub fn exec(
     process: &Process,
-    seccomp: Option<&LinuxSeccomp>,
+    filter: Option<seccomp::Program>,
     stdio: ProcStdio,
 ) -> Result<Infallible, Failure> {
-    let filter = seccomp.map(seccomp::compile).transpose().step("seccomp")?;
     setsid().step("setsid")?;
     match &stdio {
         ProcStdio::Pty(slave) => {
