@@ -31,11 +31,17 @@ pub struct NetworkConfig {
 }
 
 impl NetworkConfig {
-    /// The configuration list for a session's network.
-    pub fn conflist(&self, plan: &NetworkPlan) -> Result<serde_json::Value, String> {
+    /// The configuration list for a container of a session's network; `publishes`: whether
+    /// the container publishes ports (without, isolab's own list leaves `portmap` out: it would
+    /// do nothing, and its execution costs a quarter of the attach).
+    pub fn conflist(
+        &self,
+        plan: &NetworkPlan,
+        publishes: bool,
+    ) -> Result<serde_json::Value, String> {
         match &self.template {
             Some(t) => plan.render(t, &self.ipam_dir),
-            None => Ok(plan.conflist(&self.ipam_dir)),
+            None => Ok(plan.conflist(&self.ipam_dir, publishes)),
         }
     }
 }

@@ -78,13 +78,13 @@ impl NetworkPlan {
     }
 
     /// The CNI configuration list; `ipam_dir` is where host-local keeps its leases.
-    pub fn conflist(&self, ipam_dir: &Path) -> Value {
+    pub fn conflist(&self, ipam_dir: &Path, portmap: bool) -> Value {
         let routes: Vec<Value> = if self.egress {
             vec![json!({"dst": "0.0.0.0/0"})]
         } else {
             Vec::new()
         };
-        json!({
+        let mut list = json!({
             "cniVersion": CNI_VERSION,
             "name": self.name,
             "plugins": [
@@ -103,7 +103,13 @@ impl NetworkPlan {
                 },
                 {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
             ]
-        })
+        });
+        if !portmap {
+            if let Some(plugins) = list["plugins"].as_array_mut() {
+                plugins.retain(|p| p["type"] != "portmap");
+            }
+        }
+        list
     }
 }
 
@@ -140,18 +146,22 @@ mod tests {
 
     #[test]
     fn egress_adds_a_default_route_and_nat() {
-        let closed = NetworkPlan::new("a", 3, false).conflist(Path::new("/ipam"));
+        let closed = NetworkPlan::new("a", 3, false).conflist(Path::new("/ipam"), true);
         let bridge = &closed["plugins"][0];
         assert_eq!(bridge["ipMasq"], false);
         assert_eq!(bridge["ipam"]["routes"], json!([]));
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.88.3.0/24");
-        let open = NetworkPlan::new("a", 3, true).conflist(Path::new("/ipam"));
+        let open = NetworkPlan::new("a", 3, true).conflist(Path::new("/ipam"), true);
         assert_eq!(
             open["plugins"][0]["ipam"]["routes"],
             json!([{"dst": "0.0.0.0/0"}])
         );
         assert_eq!(open["plugins"][0]["ipMasq"], true);
         assert_eq!(open["plugins"][1]["type"], "portmap");
+        // A container that publishes nothing: no portmap to run.
+        let quiet = NetworkPlan::new("a", 3, true).conflist(Path::new("/ipam"), false);
+        assert_eq!(quiet["plugins"].as_array().unwrap().len(), 1);
+        assert_eq!(quiet["plugins"][0]["type"], "bridge");
     }
 
     #[test]

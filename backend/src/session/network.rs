@@ -80,7 +80,7 @@ impl Session {
             })
             .collect();
         let config = &self.state.networks.config;
-        let conflist = match config.conflist(&plan) {
+        let conflist = match config.conflist(&plan, !mappings.is_empty()) {
             Ok(c) => c,
             Err(e) => {
                 self.state.networks.release_ports(&ports);
