@@ -1121,3 +1121,29 @@ async fn a_pooled_container_is_the_one_asked_for() {
     assert!(server.stop().success());
     t.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_containers_name_is_free_at_once_and_its_teardown_finishes() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start_with(&t, &["--grace", "1"]);
+    let mut c = Client::connect(&server.url()).await;
+    let mut spec = ContainerSpec::new("busybox", vec!["sleep".into(), "600".into()]);
+    spec.name = Some("alpha".into());
+    let (_, first) = c.create(spec.clone()).await;
+    // Remove, then at once make another of the same name: the teardown runs behind.
+    c.send(&ClientMsg::Remove {
+        reference: Some(5),
+        container: "alpha".into(),
+    })
+    .await;
+    let (_, second) = c.create(spec).await;
+    assert_ne!(first.id, second.id);
+    // The first one is gone from the host: no process, no state, no cgroup.
+    let state = t.state_root.join("containers").join(&first.id);
+    isolab_tests::eventually("the first one's teardown", Duration::from_secs(20), || {
+        !state.exists() && !isolab_tests::cgroup_dir("memory", &first.id).exists()
+    });
+    drop(c);
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}

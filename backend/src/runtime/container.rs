@@ -181,6 +181,14 @@ impl Runtime {
         Ok(())
     }
 
+    /// Free `name` if it is `id`'s, before `id` is torn down: a new container may take the
+    /// name at once (a quick unlink, no scan).
+    pub fn release_name(&self, name: &str, id: &str) {
+        if state::resolve_name(&self.paths, name).as_deref() == Some(id) {
+            let _ = std::fs::remove_file(self.paths.name(name));
+        }
+    }
+
     /// After [`Runtime::adopt`]: the bundle (`config.json`) says what the container now is, as
     /// a fresh one's would (its hostname and limits). A record only, so not on the way to the
     /// prompt (0.7 ms: the spec with its seccomp profile is parsed and written again).

@@ -161,6 +161,10 @@ struct Session {
     next_handle: Handle,
     /// The tasks that wait for each process's end.
     waiters: Vec<JoinHandle<()>>,
+    /// Containers being removed: off the loop, so that a create right after a remove does not
+    /// wait for a teardown (cgroups, the writable layer, the network namespace); the session's
+    /// end waits for them.
+    removing: tokio::task::JoinSet<()>,
     /// Someone did something (a request or a keystroke; the page's automatic acks do not count)
     /// since the loop last looked: the idle timer starts again.
     active: bool,
@@ -212,6 +216,7 @@ pub async fn run(
         terminals: BTreeMap::new(),
         next_handle: 1,
         waiters: Vec::new(),
+        removing: tokio::task::JoinSet::new(),
         active: false,
         subjects: BTreeMap::new(),
         watched: BTreeSet::new(),
@@ -827,15 +832,15 @@ impl Session {
         let Some(info) = self.require(reference, target).await else {
             return;
         };
-        let rt = self.state.runtime.clone();
-        let id = info.id.clone();
-        let removed = tokio::task::spawn_blocking(move || rt.remove(&id)).await;
+        // Gone from the session now (its name free for a new container at once); torn down
+        // in the background.
         self.forget(&info.name);
-        match removed {
-            Ok(Ok(())) | Ok(Err(RuntimeError::NotFound(_))) => self.send_state(reference).await,
-            Ok(Err(e)) => self.runtime_error(reference, e).await,
-            Err(e) => self.error(reference, codes::RUNTIME, e.to_string()).await,
-        }
+        let (rt, id) = (self.state.runtime.clone(), info.id.clone());
+        rt.release_name(&self.runtime_name(&info.name), &id);
+        self.removing
+            .spawn_blocking(move || remove_quietly(&rt, &id));
+        while self.removing.try_join_next().is_some() {}
+        self.send_state(reference).await;
     }
 
     fn forget(&mut self, name: &str) {
@@ -1079,20 +1084,15 @@ impl Session {
         self.send_state(None).await;
     }
 
-    /// Remove the session's containers in the runtime (its books are the caller's to clear).
-    async fn remove_containers(&self) {
-        let ids: Vec<String> = self.containers.values().map(|c| c.id.clone()).collect();
-        let rt = self.state.runtime.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for id in ids {
-                match rt.remove(&id) {
-                    // Gone already: it shared a pid namespace whose init went first.
-                    Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                    Err(e) => tracing::warn!(container = %id, "remove: {e}"),
-                }
-            }
-        })
-        .await;
+    /// Remove the session's containers in the runtime, each on its own blocking thread, and
+    /// wait for those being removed already (its books are the caller's to clear).
+    async fn remove_containers(&mut self) {
+        for c in self.containers.values() {
+            let (rt, id) = (self.state.runtime.clone(), c.id.clone());
+            self.removing
+                .spawn_blocking(move || remove_quietly(&rt, &id));
+        }
+        while self.removing.join_next().await.is_some() {}
     }
 
     /// Remove every container of the session (the connection is gone, or the server stops).
@@ -1136,6 +1136,15 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
         Some(_) => {}
     }
     serde_json::from_value(value).map_err(|e| (codes::BAD_MESSAGE, e.to_string()))
+}
+
+/// Remove a container, logging what goes wrong (nobody waits for the answer).
+fn remove_quietly(rt: &crate::runtime::container::Runtime, id: &str) {
+    match rt.remove(id) {
+        // Gone already: it shared a pid namespace whose init went first.
+        Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+        Err(e) => tracing::warn!(container = %id, "remove: {e}"),
+    }
 }
 
 /// Input frames queued for one terminal.
