@@ -10,9 +10,10 @@ client types `echo WORD` in every terminal and times the answer (a terminal that
 within 30 s fails the run), then pauses while this script reads the host:
 - the server: RSS (VmRSS), open descriptors, threads;
 - the monitors (`isolab init`, one per container) and the shells: RSS and PSS summed;
-- the machine: MemAvailable's drop since the start divided by the containers (the whole cost
-  per container: processes, kernel memory for namespaces, cgroups, ptys, page tables), and the
-  kernel's share of it (Slab, PageTables, KernelStack);
+- the machine: MemAvailable's drop since the start (caches dropped before it) divided by the
+  containers (the whole cost per container: processes, kernel memory for namespaces, cgroups,
+  ptys, page tables), and the kernel's unreclaimable share of it (SUnreclaim, PageTables,
+  KernelStack);
 - ptys in use (/proc/sys/kernel/pty/nr).
 Then the client closes every session; the server removes their containers (grace 1 s) and
 SIGTERM stops it. Teardown time and leftovers are reported.
@@ -20,7 +21,8 @@ SIGTERM stops it. Teardown time and leftovers are reported.
 Needs root. Builds `cargo build --release -p isolab -p isolab-tests --example density` first
 unless `--no-build`.
 Usage: python3 bench/density.py [--sessions 250] [--per-session 8]
-       [--checkpoints 500,1000,2000] [--concurrency 4] [--no-network] [--json FILE]
+       [--checkpoints 500,1000,2000] [--concurrency 4] [--no-network] [--serve-arg=FLAG]...
+       [--json FILE]
 """
 import argparse, json, os, signal, subprocess, sys, tempfile, threading, time, shutil
 
@@ -64,7 +66,9 @@ def measure(binary, server_pid, base):
     mi = meminfo()
     with open("/proc/sys/kernel/pty/nr") as f:
         ptys = int(f.read())
-    kernel = lambda m: m["Slab"] + m["PageTables"] + m["KernelStack"]
+    # Unreclaimable kernel memory only: the reclaimable slab (dentries, inodes) comes and goes
+    # with whatever ran before.
+    kernel = lambda m: m["SUnreclaim"] + m["PageTables"] + m["KernelStack"]
     return {
         "server_rss_kb": status_kb(server_pid, "VmRSS"),
         "server_hwm_kb": status_kb(server_pid, "VmHWM"),
@@ -87,6 +91,8 @@ def main():
     p.add_argument("--checkpoints", default="500,1000,2000")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--no-network", action="store_true")
+    p.add_argument("--serve-arg", action="append", default=[],
+                   help="one more flag for isolab serve (repeatable), e.g. --serve-arg=--default-storage=0")
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--json")
     args = p.parse_args()
@@ -107,7 +113,14 @@ def main():
            "--max-containers", str(args.per_session), "--idle", "7200"]
     if args.no_network:
         cmd.append("--no-network")
+    cmd += args.serve_arg
     print(f"density.py: {' '.join(cmd)}\n  state root {state}, log {log.name}", file=sys.stderr)
+    # A stable baseline: caches dropped first (MemAvailable counts them as available, but a
+    # cache freed meanwhile would be credited to the containers).
+    subprocess.run(["sync"], check=False)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    time.sleep(1)
     base = meminfo()
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log)
     line = server.stdout.readline().decode()
