@@ -83,9 +83,23 @@ impl Pool {
         spec
     }
 
-    /// Whether `spec` (with the session's defaults applied) asks for what the pool makes.
+    /// Whether `spec` (with the session's defaults applied) asks for what the pool makes. A
+    /// command equal to the image's own (the page sends `sh` for busybox) is that command.
     pub fn fits(&self, spec: &ContainerSpec) -> bool {
-        self.serves(&spec.image) && fits(&self.template(&spec.image), spec)
+        if !self.serves(&spec.image) {
+            return false;
+        }
+        let image_cmd = match (spec.cmd.is_empty(), spec.entrypoint.is_none()) {
+            (false, true) => self
+                .runtime
+                .images
+                .open(&spec.image)
+                .ok()
+                .and_then(|i| i.settings.entrypoint.is_none().then_some(i.settings.cmd))
+                .flatten(),
+            _ => None,
+        };
+        fits(&self.template(&spec.image), &with_image_cmd(spec, image_cmd.as_deref()))
     }
 
     /// Whether the pool keeps containers of `image`.
@@ -186,6 +200,16 @@ impl Pool {
     }
 }
 
+/// `spec` with its command left to the image when it is the image's own (`image_cmd`: the
+/// image's CMD, when it has no ENTRYPOINT): the same process either way.
+fn with_image_cmd(spec: &ContainerSpec, image_cmd: Option<&[String]>) -> ContainerSpec {
+    let mut spec = spec.clone();
+    if image_cmd.is_some_and(|c| c == spec.cmd.as_slice()) {
+        spec.cmd.clear();
+    }
+    spec
+}
+
 /// Whether `spec` asks for `template` up to what can still change before `Start`: the name,
 /// the hostname and the limits.
 pub fn fits(template: &ContainerSpec, spec: &ContainerSpec) -> bool {
@@ -254,6 +278,14 @@ mod tests {
             change(&mut other);
             assert!(!fits(&t, &other), "{what} must not take a pooled container");
         }
+        // The page asks for `sh` by name: busybox's own CMD, so the same process.
+        let mut sh = asked.clone();
+        sh.cmd = vec!["sh".into()];
+        let image_cmd = ["sh".to_string()];
+        assert!(fits(&t, &with_image_cmd(&sh, Some(&image_cmd))));
+        assert!(!fits(&t, &with_image_cmd(&sh, None)), "an image without CMD");
+        let other_cmd = ["bash".to_string()];
+        assert!(!fits(&t, &with_image_cmd(&sh, Some(&other_cmd))));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 // The page end to end, in Debian's headless chromium driven by playwright-core: a real
-// `isolab serve` of the built page (dist/), two containers side by side, typed into.
+// `isolab serve` of the built page (dist/), two containers side by side, typed into. The server
+// keeps a warm pool (`--pool busybox=2`): the form's default shell takes pooled containers, and
+// each must still be exactly the one asked for (its hostname, PID 1).
 // Run by `cargo xtask test` as `node --test tests/browser/` (root, after `trunk build`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +14,16 @@ import {
 const shot = screenshot('page');
 
 test('two containers side by side, each with its own hostname, PID 1 and terminal', async () => {
-  const [server, url] = await startServer();
+  const [server, url] = await startServer([], ['--pool', 'busybox=2']);
+  const metric = async (series) => {
+    const text = await (await fetch(`${url}metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return Number(line?.split(' ')[1]);
+  };
+  for (let i = 0; i < 100 && (await metric('isolab_pool_ready')) !== 2; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(await metric('isolab_pool_ready'), 2, 'the pool filled');
   const browser = await launchBrowser();
   try {
     const [page, errors] = await openPage(browser, url, { width: 1500, height: 900 });
@@ -34,6 +45,7 @@ test('two containers side by side, each with its own hostname, PID 1 and termina
       await type(name, 'echo pid=$$');
       await waitScreen(name, /^pid=1\s*$/m);
     }
+    assert.equal(await metric('isolab_pool_requests_total{result="hit"}'), 2, 'both came from the pool');
     mkdirSync(dirname(shot), { recursive: true });
     await page.screenshot({ path: shot });
 
