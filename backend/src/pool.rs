@@ -99,7 +99,10 @@ impl Pool {
                 .flatten(),
             _ => None,
         };
-        fits(&self.template(&spec.image), &with_image_cmd(spec, image_cmd.as_deref()))
+        fits(
+            &self.template(&spec.image),
+            &with_image_cmd(spec, image_cmd.as_deref()),
+        )
     }
 
     /// Whether the pool keeps containers of `image`.
@@ -283,7 +286,10 @@ mod tests {
         sh.cmd = vec!["sh".into()];
         let image_cmd = ["sh".to_string()];
         assert!(fits(&t, &with_image_cmd(&sh, Some(&image_cmd))));
-        assert!(!fits(&t, &with_image_cmd(&sh, None)), "an image without CMD");
+        assert!(
+            !fits(&t, &with_image_cmd(&sh, None)),
+            "an image without CMD"
+        );
         let other_cmd = ["bash".to_string()];
         assert!(!fits(&t, &with_image_cmd(&sh, Some(&other_cmd))));
     }

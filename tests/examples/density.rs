@@ -133,6 +133,19 @@ impl Session {
         }
     }
 
+    /// Answer what a terminal asks of its terminal: busybox's line editor asks where the cursor
+    /// is (`ESC [6n`) after each prompt and, unanswered, holds the next line about 20 ms (the
+    /// page's xterm.js answers at once).
+    async fn answer_queries(&mut self, frame: &[u8]) -> Result<()> {
+        if frame.len() > 5 && frame[5..].windows(4).any(|w| w == b"\x1b[6n") {
+            let mut reply = vec![isolab_shared::protocol::FrameKind::Input as u8];
+            reply.extend_from_slice(&frame[1..5]);
+            reply.extend_from_slice(b"\x1b[1;1R");
+            self.ws.send(Message::Binary(reply.into())).await?;
+        }
+        Ok(())
+    }
+
     /// The next JSON message (binary frames are skipped).
     async fn next_text(&mut self) -> Result<serde_json::Value> {
         loop {
@@ -182,6 +195,7 @@ impl Session {
                 Message::Binary(b) if b.len() > 5 => {
                     let h = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
                     first_output.push((h, asked.elapsed()));
+                    self.answer_queries(&b).await?;
                 }
                 Message::Close(c) => return Err(format!("closed: {c:?}").into()),
                 _ => {}
@@ -199,6 +213,7 @@ impl Session {
                 .ok_or("the server closed the connection")??
             {
                 Message::Binary(b) if b.len() > 5 && b[1..5] == handle.to_be_bytes() => {
+                    self.answer_queries(&b).await?;
                     return Ok((created, asked.elapsed()));
                 }
                 Message::Close(c) => return Err(format!("closed: {c:?}").into()),
@@ -241,6 +256,7 @@ impl Session {
             if answers[i].is_none() && seen[i].contains(&words[i]) {
                 answers[i] = Some(sent.elapsed());
             }
+            self.answer_queries(&b).await?;
             // Idle shells say little; acknowledge all of it so flow control never holds one.
             let ack = format!(
                 "{{\"type\":\"ack\",\"handle\":{handle},\"bytes\":{}}}",
@@ -301,7 +317,15 @@ async fn run_session(
                 }
                 None => break,
             },
-            msg = s.ws.next() => if !matches!(msg, Some(Ok(_))) { break },
+            msg = s.ws.next() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    if s.answer_queries(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
         }
     }
     let _ = s.ws.close(None).await;
