@@ -1161,3 +1161,43 @@ async fn a_removed_containers_name_is_free_at_once_and_its_teardown_finishes() {
     assert!(server.stop().success());
     t.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_balancer_the_cap_counts_each_browser() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start_with(
+        &t,
+        &[
+            "--grace",
+            "1",
+            "--max-sessions-per-ip",
+            "1",
+            "--trusted-proxy",
+            "127.0.0.0/8",
+        ],
+    );
+    let url = server.url();
+    let from = |addr: &'static str| [("x-forwarded-for", addr)];
+    let (_a, _) = Client::try_connect_with_headers(&url, &from("203.0.113.5"))
+        .await
+        .expect("the first browser");
+    // The same browser again: its own address is at its cap.
+    let refused = Client::try_connect_with_headers(&url, &from("203.0.113.5")).await;
+    let e = refused
+        .err()
+        .expect("a second session of 203.0.113.5 is refused");
+    assert!(e.to_string().contains("429"), "{e}");
+    // Another browser through the same balancer is not.
+    let (_b, _) = Client::try_connect_with_headers(&url, &from("203.0.113.6"))
+        .await
+        .expect("another browser");
+    // A forged entry left of the balancer's own is ignored: the cap holds.
+    let forged = Client::try_connect_with_headers(&url, &from("198.51.100.1, 203.0.113.6")).await;
+    assert!(
+        forged.is_err(),
+        "203.0.113.6 is at its cap whatever it claims"
+    );
+    drop((_a, _b));
+    assert!(server.stop().success());
+    t.assert_no_leaks();
+}

@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Live sessions one client address may hold (0: no cap).
     #[arg(long, default_value_t = 4)]
     max_sessions_per_ip: usize,
+    /// A balancer (address or range, repeatable) whose `X-Forwarded-For` is believed: behind
+    /// it, `--max-sessions-per-ip` counts the browsers' addresses, not the balancer's.
+    #[arg(long = "trusted-proxy", value_name = "ADDR[/LEN]", value_parser = crate::server::admission::Cidr::parse)]
+    trusted_proxies: Vec<crate::server::admission::Cidr>,
     /// No new session while less than this share of the host's memory is available (percent).
     #[arg(long, default_value_t = 10.0)]
     min_free_memory: f64,
@@ -181,6 +185,7 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         min_free_disk_pct: args.min_free_disk,
         data_root: paths.data_root.clone(),
         max_sessions: args.max_sessions,
+        trusted_proxies: args.trusted_proxies,
         node: node_name(args.node)?,
     };
     let cfg = ServerConfig {

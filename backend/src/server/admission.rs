@@ -29,6 +29,65 @@ pub struct Policy {
     pub max_sessions: usize,
     /// This node's name (in `/healthz`, `/metrics`, the `isolab_node` cookie).
     pub node: String,
+    /// Balancers whose `X-Forwarded-For` is believed: behind one, the per-address cap counts
+    /// the browser's address, not the balancer's.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address range, `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let bad = || format!("{text:?}: an address or a range such as 10.0.0.0/8");
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u32) {
+            match ip {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        };
+        let (net, width) = bits(self.addr);
+        let (ip, ip_width) = bits(ip.to_canonical());
+        if width != ip_width {
+            return false;
+        }
+        let shift = width - u32::from(self.prefix);
+        shift >= width || (net >> shift) == (ip >> shift)
+    }
+}
+
+/// The browser's address: the connection's peer, or, when the peer is a trusted balancer, the
+/// last address in `X-Forwarded-For` that is not one (each proxy appends the address it got
+/// the request from, so the entries to the right of the first untrusted one are ours).
+pub fn client_ip(peer: IpAddr, forwarded: Option<&str>, trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    forwarded
+        .into_iter()
+        .flat_map(|v| v.rsplit(','))
+        .map_while(|entry| entry.trim().parse::<IpAddr>().ok())
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
 }
 
 /// The host's load, as `/healthz` reports it.
@@ -193,7 +252,48 @@ mod tests {
             data_root: PathBuf::from("/"),
             max_sessions: 0,
             node: "n1".into(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_browser_address_comes_from_a_trusted_balancer_only() {
+        let lb = [
+            Cidr::parse("10.0.0.0/8").unwrap(),
+            Cidr::parse("::1").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Not a balancer: its own address, whatever it says.
+        assert_eq!(
+            client_ip(ip("192.0.2.9"), Some("203.0.113.5"), &lb),
+            ip("192.0.2.9")
+        );
+        // A balancer: the last untrusted entry (a forged left part is ignored).
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), Some("1.1.1.1, 203.0.113.5"), &lb),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), Some("203.0.113.5, 10.9.9.9"), &lb),
+            ip("203.0.113.5"),
+            "two balancers in a row"
+        );
+        assert_eq!(client_ip(ip("10.1.2.3"), None, &lb), ip("10.1.2.3"));
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), Some("garbage"), &lb),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client_ip(ip("::1"), Some("2001:db8::7"), &lb),
+            ip("2001:db8::7")
+        );
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("nonsense").is_err());
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(!Cidr::parse("10.0.0.0/8").unwrap().contains(ip("11.0.0.1")));
+        assert!(Cidr::parse("10.0.0.0/8")
+            .unwrap()
+            .contains(ip("::ffff:10.0.0.1")));
     }
 
     #[test]

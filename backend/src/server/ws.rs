@@ -198,11 +198,14 @@ pub async fn upgrade(
         } else {
             state.admission.max_sessions_per_ip
         };
-        match state.per_ip.take(peer.ip(), max) {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let client =
+            super::admission::client_ip(peer.ip(), forwarded, &state.admission.trusted_proxies);
+        match state.per_ip.take(client, max) {
             Some(slot) => Some(slot),
             None => {
                 state.metrics.refused(Refusal::PerAddress);
-                let text = format!("{} already has {max} sessions on this server\n", peer.ip());
+                let text = format!("{client} already has {max} sessions on this server\n");
                 return (StatusCode::TOO_MANY_REQUESTS, text).into_response();
             }
         }
