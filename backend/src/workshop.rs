@@ -96,15 +96,19 @@ pub struct Workshops {
     admin_token: String,
     /// The server's access token (`--token`), which a join link must carry too.
     access_token: Option<String>,
+    /// This node's name, in the join link: a workshop lives on one node, and a balancer in
+    /// front of several takes its attendees there by it (`docker/nginx/isolab.conf`).
+    node: String,
     live: Mutex<HashMap<String, Workshop>>,
     trainers: AtomicU64,
 }
 
 impl Workshops {
-    pub fn new(admin_token: String, access_token: Option<String>) -> Workshops {
+    pub fn new(admin_token: String, access_token: Option<String>, node: String) -> Workshops {
         Workshops {
             admin_token,
             access_token,
+            node,
             live: Mutex::new(HashMap::new()),
             trainers: AtomicU64::new(1),
         }
@@ -138,9 +142,10 @@ impl Workshops {
             .map(|t| t.trim().chars().take(100).collect::<String>())
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| lesson.title.clone());
+        let node = &self.node;
         let join_path = match &self.access_token {
-            Some(token) => format!("/?join={code}&token={token}"),
-            None => format!("/?join={code}"),
+            Some(token) => format!("/?join={code}&node={node}&token={token}"),
+            None => format!("/?join={code}&node={node}"),
         };
         let brief = WorkshopBrief {
             id: id.clone(),
@@ -369,13 +374,13 @@ mod tests {
 
     #[test]
     fn join_update_and_end() {
-        let hub = Workshops::new("admin".into(), Some("t0k".into()));
+        let hub = Workshops::new("admin".into(), Some("t0k".into()), "n1".into());
         assert!(hub.is_admin("admin") && !hub.is_admin("admim"));
         let view = hub.create(&lesson(), Some("  Friday  ".into()));
         assert_eq!(view.brief.title, "Friday");
         assert_eq!(
             view.join_path,
-            format!("/?join={}&token=t0k", view.brief.code)
+            format!("/?join={}&node=n1&token=t0k", view.brief.code)
         );
         let mut dash = hub.subscribe(&view.brief.id).unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();

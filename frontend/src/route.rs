@@ -47,6 +47,18 @@ pub fn join_code(search: &str) -> Option<String> {
         .filter(|c| !c.is_empty() && c.len() <= 16 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// The node a join link names (`&node=NAME`, a word of letters, digits, `-`, `_`, `.`): the
+/// page passes it on to `/ws`, so that a balancer in front of several nodes takes the
+/// attendee to the workshop's node.
+pub fn node_param(search: &str) -> Option<String> {
+    query_param(search, "node").filter(|n| {
+        !n.is_empty()
+            && n.len() <= 63
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    })
+}
+
 /// The value of `key` in a query string (`?a=1&b`), percent-decoded; `Some("")` for a key
 /// without a value, `None` when it is absent.
 pub fn query_param(search: &str, key: &str) -> Option<String> {
@@ -96,6 +108,12 @@ mod tests {
     fn the_join_code_for_the_socket_is_taken_only_when_plausible() {
         assert_eq!(join_code("?token=t&join=ab12cd").as_deref(), Some("AB12CD"));
         assert_eq!(join_code("?join=a%2F..").as_deref(), None);
+        assert_eq!(
+            node_param("?join=AB12CD&node=node-a").as_deref(),
+            Some("node-a")
+        );
+        assert_eq!(node_param("?join=AB12CD&node=a%26b").as_deref(), None);
+        assert_eq!(node_param("?join=AB12CD").as_deref(), None);
         assert_eq!(join_code("?trainer").as_deref(), None);
     }
 

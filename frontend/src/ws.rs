@@ -31,8 +31,9 @@ pub struct Socket {
 }
 
 /// `ws://` or `wss://` to this page's host, at `/ws` (the server checks the origin). A page
-/// opened from a workshop's join link says so (`/ws?join=CODE`): a classroom behind one
-/// address is not held to the server's sessions-per-address cap.
+/// opened from a workshop's join link says so (`/ws?join=CODE&node=NAME`): a classroom behind
+/// one address is not held to the server's sessions-per-address cap, and a balancer takes it
+/// to the workshop's node.
 pub fn endpoint() -> String {
     let location = web_sys::window().expect("a window").location();
     let scheme = match location.protocol().as_deref() {
@@ -43,9 +44,13 @@ pub fn endpoint() -> String {
         .host()
         .unwrap_or_else(|_| "127.0.0.1:8080".to_string());
     let search = location.search().unwrap_or_default();
-    match crate::route::join_code(&search) {
-        Some(code) => format!("{scheme}://{host}/ws?join={code}"),
-        None => format!("{scheme}://{host}/ws"),
+    match (
+        crate::route::join_code(&search),
+        crate::route::node_param(&search),
+    ) {
+        (Some(code), Some(node)) => format!("{scheme}://{host}/ws?join={code}&node={node}"),
+        (Some(code), None) => format!("{scheme}://{host}/ws?join={code}"),
+        (None, _) => format!("{scheme}://{host}/ws"),
     }
 }
 

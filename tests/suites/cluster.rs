@@ -155,6 +155,22 @@ async fn three_nodes_behind_nginx_spread_keep_and_recover_sessions() {
             "{head}"
         );
     }
+    // A workshop's join link names its node (`/?join=CODE&node=NAME`, and the page's `/ws`
+    // carries both): a new browser goes straight there, whatever the ring would choose.
+    for node in ["node-b", "node-c", "node-b"] {
+        let path = format!("/?join=AB12CD&node={node}");
+        let (code, head, body) = http_get(
+            &cluster.front(),
+            &path,
+            Some(&Browser::new().cookie_header()),
+        );
+        assert_eq!(code, 200, "{head}{body}");
+        assert_eq!(
+            header(&head, "x-isolab-node").as_deref(),
+            Some(node),
+            "{head}"
+        );
+    }
     // A browser pinned to node-a whose session node-a does not have (node-a restarted, say):
     // node-a answers 503 (full), nginx takes it to the ring, another node starts the session
     // under the same id and pins the browser there.

@@ -155,6 +155,7 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
         workshops: Arc::new(crate::workshop::Workshops::new(
             admin_token.clone(),
             cfg.admission.token.clone(),
+            cfg.admission.node.clone(),
         )),
         admission: Arc::new(cfg.admission.clone()),
         metrics: Arc::default(),
