@@ -153,32 +153,11 @@ impl Client {
 
     /// Connect as the browser that holds `cookie` (as a reload would).
     pub async fn connect_with_cookie(url: &str, cookie: Option<&str>) -> Client {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut req = url.into_client_request().unwrap();
-        if let Some(c) = cookie {
-            req.headers_mut().insert("Cookie", c.parse().unwrap());
-        }
-        let (ws, resp) = tokio_tungstenite::connect_async(req)
+        let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+        let (mut c, _) = Client::try_connect_with_headers(url, &headers)
             .await
             .expect("connect");
-        let set = resp
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok());
-        let cookie = set
-            .and_then(|v| v.split(';').next())
-            .map(str::to_string)
-            .or(cookie.map(str::to_string));
-        let mut c = Client {
-            ws,
-            cookie,
-            output: Default::default(),
-            hello: ServerMsg::State {
-                reference: None,
-                containers: vec![],
-            },
-        };
-        c.hello = c.next_msg().await;
+        c.cookie = c.cookie.or(cookie.map(str::to_string));
         c
     }
 
@@ -314,4 +293,34 @@ impl Client {
         }
         total
     }
+}
+
+/// A plain HTTP/1.0 GET, with a `Cookie` header when given: status, head (ending in the blank
+/// line), body.
+pub fn http_get(addr: &str, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{cookie}\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    (code, format!("{head}\r\n\r\n"), body.to_string())
+}
+
+/// One sample of a `/metrics` text, by its series as written (name and labels).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
 }

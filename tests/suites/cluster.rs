@@ -6,14 +6,13 @@
 //! Needs root, `ip`, `nsenter` and nginx (`cargo xtask setup` installs it).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isolab_shared::protocol::ServerMsg;
 use isolab_shared::spec::ContainerSpec;
-use isolab_tests::server::{Client, Server};
+use isolab_tests::server::{http_get, metric, Client, Server};
 use isolab_tests::{eventually, Isolab};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -813,25 +812,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A plain HTTP/1.0 GET: status, head, body.
-fn http_get(addr: &str, path: &str, cookie: Option<&str>) -> (u16, String, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{cookie}\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"));
-    (code, format!("{head}\r\n\r\n"), body.to_string())
-}
-
 /// A header's value from a response head (names are case-insensitive).
 fn header(head: &str, name: &str) -> Option<String> {
     head.lines().find_map(|l| {
@@ -840,13 +820,4 @@ fn header(head: &str, name: &str) -> Option<String> {
             .eq_ignore_ascii_case(name)
             .then(|| v.trim().to_string())
     })
-}
-
-/// One sample of a `/metrics` text, by its series as written (name and labels).
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
-        .parse()
-        .unwrap()
 }

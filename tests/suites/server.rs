@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use isolab_shared::protocol::{codes, ClientMsg, Frame, FrameKind, ServerMsg, PROTOCOL_VERSION};
 use isolab_shared::spec::ContainerSpec;
-use isolab_tests::server::{Client, Server};
+use isolab_tests::server::{metric, Client, Server};
 use isolab_tests::Isolab;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -557,15 +557,10 @@ async fn running_out_of_descriptors_gives_errors_not_a_crash() {
     t.assert_no_leaks();
 }
 
-/// A plain HTTP/1.0 GET: (status code, headers and body as text).
+/// A plain HTTP/1.0 GET: (status code, head and body as one text).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, text)
+    let (code, head, body) = isolab_tests::server::http_get(addr, path, None);
+    (code, head + &body)
 }
 
 /// A server (grace 1 s, and `flags`) whose page is a marker, "the playground", from a folder of
@@ -833,15 +828,6 @@ async fn a_session_runs_containers_under_the_runtime_it_names() {
     drop(c);
     drop(server);
     t.assert_no_leaks();
-}
-
-/// One sample of a `/metrics` text, by its series as written (name and labels).
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 fn scrape(addr: &str) -> String {
