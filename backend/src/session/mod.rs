@@ -642,6 +642,7 @@ impl Session {
             .unwrap_or_default();
         let rt = self.state.runtime.clone();
         let pool = self.state.pool.clone().filter(|p| p.serves(&spec.image));
+        let pooled_image = pool.is_some();
         let created = {
             let spec = spec.clone();
             let (name, hostname) = (name.clone(), spec.hostname.clone().unwrap_or_default());
@@ -754,12 +755,7 @@ impl Session {
                 }
             });
         }
-        if self
-            .state
-            .pool
-            .as_ref()
-            .is_some_and(|p| p.serves(&spec.image))
-        {
+        if pooled_image {
             self.state.metrics.pool(from_pool);
         }
         self.granted.insert(name.clone(), wanted);
@@ -982,13 +978,6 @@ impl Session {
                     signal: None,
                     oom_killed: false,
                 });
-                let main = self
-                    .containers
-                    .values()
-                    .any(|c| c.handles.first() == Some(&handle));
-                if main {
-                    self.state.metrics.exited(status.oom_killed);
-                }
                 self.send(ServerMsg::Exited {
                     handle,
                     container: term.container.clone(),
@@ -1005,6 +994,7 @@ impl Session {
                     .map(|(name, _)| name.clone());
                 match main {
                     Some(name) => {
+                        self.state.metrics.exited(status.oom_killed);
                         let output = lesson::tail(&term.scrollback.contents());
                         self.exited
                             .insert(name.clone(), (status.code, status.oom_killed));
