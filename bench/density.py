@@ -32,6 +32,13 @@ from load import status_kb, pss_kb, monitors, leftovers, sh  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def build():
+    """The release server and the density client (a `--example` build makes only the example)."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "isolab"], cwd=REPO, check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "isolab-tests", "--example", "density"],
+                   cwd=REPO, check=True)
+
+
 def meminfo():
     out = {}
     with open("/proc/meminfo") as f:
@@ -99,9 +106,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("needs root")
     if not args.no_build:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "isolab"], cwd=REPO, check=True)
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "isolab-tests", "--example", "density"],
-                       cwd=REPO, check=True)
+        build()
     binary = os.path.realpath(os.path.join(REPO, "target/release/isolab"))
     client_bin = os.path.join(REPO, "target/release/examples/density")
     state = tempfile.mkdtemp(prefix="isolab-density-", dir="/run")

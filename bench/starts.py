@@ -17,6 +17,9 @@ Usage: python3 bench/starts.py [--rounds 3] [--sessions 40] [--pace 200] [--mark
 import argparse, json, os, random, signal, statistics, subprocess, sys, tempfile, time, shutil
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from density import build  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, "target/release/isolab")
 CLIENT = os.path.join(REPO, "target/release/examples/density")
@@ -76,9 +79,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("needs root")
     if not args.no_build:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "isolab"], cwd=REPO, check=True)
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "isolab-tests", "--example", "density"],
-                       cwd=REPO, check=True)
+        build()
     results = {m: [] for m in MODES}
     for r in range(args.rounds):
         order = MODES[:]

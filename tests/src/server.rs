@@ -67,21 +67,7 @@ impl Server {
                 });
             }
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start isolab serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string();
-        Server { child, addr }
+        Server::from_command(cmd)
     }
 
     /// A server run by a command of the caller's making (`isolab … serve …`, perhaps wrapped,
