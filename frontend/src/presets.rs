@@ -69,9 +69,12 @@ impl Preset {
                 vec![shell("alpha"), beta]
             }
             Preset::Net => {
+                // alpha: a network namespace of its own with nothing in it but `lo`.
+                let mut alpha = shell("alpha");
+                alpha.network = Some(isolab_shared::spec::NETWORK_NONE.to_string());
                 let mut beta = shell("beta");
                 beta.namespaces.net = NsMode::Container("alpha".to_string());
-                vec![shell("alpha"), beta]
+                vec![alpha, beta]
             }
             Preset::Cgroup => {
                 let mut hog = shell("hog");
@@ -103,8 +106,11 @@ impl Preset {
                  alpha's shell too, and the pid row of the matrix shows one shared colour.",
             ],
             Preset::Net => &[
+                "alpha has a network namespace of its own and nothing in it but the loopback \
+                 (`--network none`): `ip addr` shows `lo` alone, none of the host's \
+                 interfaces and no session network.",
                 "beta joined alpha's network namespace (`container:alpha`): `ip addr` (or \
-                 `ifconfig -a`) shows the same interfaces in both, and the net row shares a \
+                 `ifconfig -a`) shows the same lone `lo` in both, and the net row shares a \
                  colour.",
             ],
             Preset::Cgroup => &[

@@ -21,7 +21,7 @@ pub use lessons::{
 pub use view::{ViewTarget, ViewUpdate};
 
 /// Bumped on any change a peer must know about; sent in [`ServerMsg::Hello`].
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The request a reply answers: any number the client chose, echoed back.
 pub type Ref = u64;

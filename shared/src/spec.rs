@@ -90,6 +90,11 @@ pub struct ContainerSpec {
     /// container needs a private network namespace on the server's network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<String>,
+    /// `none` (docker's `--network none`): a private network namespace with only its loopback,
+    /// not plugged into the server's session network. Unset (or `default`): a container with a
+    /// private network namespace joins its session's network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// Named volumes (docker's `-v NAME:/path[:ro]`): folders that outlive the container, kept
     /// by the CLI (until `isolab volume rm`) or by the server's session (until it ends). Root
     /// inside owns what it writes there, whatever the container's uid range.
@@ -100,6 +105,9 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
 }
+
+/// `network: none`.
+pub const NETWORK_NONE: &str = "none";
 
 /// The runtimes a spec may name: ours first (the default), then the peers that run the same
 /// bundle.
@@ -284,9 +292,15 @@ impl ContainerSpec {
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
             publish: Vec::new(),
+            network: None,
             volumes: Vec::new(),
             runtime: None,
         }
+    }
+
+    /// Whether the spec asks for no network beyond the loopback (`network: none`).
+    pub fn network_none(&self) -> bool {
+        self.network.as_deref() == Some(NETWORK_NONE)
     }
 
     /// The runtime that runs it: `isolab` unless the spec names a peer.
@@ -452,6 +466,30 @@ impl ContainerSpec {
                 "publish",
                 "ports can only be published from a private network namespace",
             ));
+        }
+        match self.network.as_deref() {
+            None | Some("default") => {}
+            Some(NETWORK_NONE) => {
+                if self.namespaces.net != NsMode::Private {
+                    out.push(SpecError::new(
+                        "conflicting_options",
+                        "network",
+                        "network none is for a private network namespace (this one is not the \
+                         container's own)",
+                    ));
+                } else if !self.publish.is_empty() {
+                    out.push(SpecError::new(
+                        "conflicting_options",
+                        "publish",
+                        "ports cannot be published with network none (only the loopback)",
+                    ));
+                }
+            }
+            Some(other) => out.push(SpecError::new(
+                "invalid_network",
+                "network",
+                format!("{other:?} is not a network: none, or default (the session's)"),
+            )),
         }
     }
 

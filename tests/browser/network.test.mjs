@@ -2,12 +2,15 @@
 // playwright-core: a real `isolab serve` of the built page (dist/). alpha (with a published
 // port) and beta are made with the form; the network picture shows both plugged into the
 // session's bridge with addresses in one /24; alpha's card links its port, where its busybox
-// httpd answers; alpha pings beta by name; the move control moves `cable0` from alpha to beta,
-// and the live views and the picture show the cable it leaves.
+// httpd answers; alpha and beta ping each other by name, while gamma, another browser's session,
+// reaches neither; the move control moves `cable0` from alpha to beta, and the live views and the
+// picture show the cable it leaves. When the session ends, its bridge, veths, iptables rules and
+// IPAM leases are gone from the host, and when the server stops, its own rules too.
 // Run by `cargo xtask test` as `node --test tests/browser/` (root, after `trunk build`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   launchBrowser, openPage, screenshot, startServer, stopServer, terminals, until,
@@ -15,12 +18,48 @@ import {
 
 const shot = screenshot('network');
 
+/** What networks leave on the host, read with the host's tools: isolab's bridges and the links
+ * plugged into them, iptables rules, the firewall's nft table, and the IPAM leases in the
+ * default data root. */
+function networkTraces() {
+  const links = execFileSync('ip', ['-o', 'link', 'show']).toString().split('\n')
+    .filter((l) => /^\d+: isl-/.test(l) || l.includes(' master isl-'))
+    .map((l) => `link ${l.split(': ')[1].split('@')[0]}`);
+  const rules = execFileSync('iptables-save').toString().split('\n')
+    .filter((l) => l.includes('isolab-') && !l.startsWith('#'))
+    .map((l) => `iptables ${l}`);
+  let tables = [];
+  try {
+    tables = execFileSync('nft', ['list', 'tables']).toString().split('\n')
+      .filter((l) => l.includes('isolab')).map((l) => `nft ${l}`);
+  } catch { /* no nft: the table is not looked at */ }
+  let leases = [];
+  try {
+    leases = readdirSync('/var/lib/isolab/cni/ipam').map((e) => `ipam ${e}`);
+  } catch { /* no folder: no lease */ }
+  return [...links, ...rules, ...tables, ...leases].sort();
+}
+
+/** The traces once they equal `want`, or after 20 s as they are (teardown runs behind the reply). */
+async function waitTraces(want) {
+  const end = Date.now() + 20000;
+  let now = networkTraces();
+  while (JSON.stringify(now) !== JSON.stringify(want) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    now = networkTraces();
+  }
+  return now;
+}
+
 // A host port nothing else is likely to hold (the server's own is chosen by the kernel).
 const hostPort = 20000 + (process.pid % 20000);
 
 test('the network picture, ping by name, a published port and an interface that moves', async () => {
+  const beforeServer = networkTraces();
   const [server, url] = await startServer();
+  const beforeSession = networkTraces();
   const browser = await launchBrowser();
+  let stopped = false;
   try {
     const [page, errors] = await openPage(browser, url, { width: 1500, height: 1300 });
     const { waitScreen, type } = terminals(page);
@@ -69,9 +108,30 @@ test('the network picture, ping by name, a published port and an interface that 
       (t) => t === 'hello from alpha\n', 'the published port serves alpha\'s httpd', 10000);
     assert.equal(served, 'hello from alpha\n');
 
-    // Names resolve within the session: alpha pings beta.
+    // Names resolve within the session: alpha pings beta, beta pings alpha.
     await type('alpha', 'ping -c 1 beta');
     await waitScreen('alpha', /1 packets received/);
+    await type('beta', 'ping -c 1 alpha');
+    await waitScreen('beta', /1 packets received/);
+
+    // Another browser is another session, on another bridge: its gamma reaches neither.
+    const [other, otherErrors] = await openPage(browser, url);
+    const gammaTerm = terminals(other);
+    await other.fill('input[name=name]', 'gamma');
+    await other.click('form.spec-form button[type=submit]');
+    await other.waitForSelector('.card[data-name="gamma"]', { timeout: 15000 });
+    await gammaTerm.waitScreen('gamma', /[#$]\s*$/m);
+    const gammaAddress = await until(other, () => other.getAttribute('.net-node[data-container="gamma"]', 'data-address'),
+      (a) => /^\d+\.\d+\.\d+\.\d+$/.test(a ?? ''), "gamma's address in its own picture");
+    assert.notEqual(net24(gammaAddress), net24(addresses[0]), 'another session, another subnet');
+    await gammaTerm.type('gamma', `ping -c 1 -W 2 ${addresses[0]}; ping -c 1 -W 2 ${addresses[1]}; ping -c 1 alpha`);
+    // The pings run in turn, so once the name has failed both addresses have had their try.
+    // Without egress gamma has no route off its subnet: the kernel refuses the send.
+    const gammaScreen = await gammaTerm.waitScreen('gamma', /bad address 'alpha'/);
+    assert.equal(gammaScreen.match(/Network is unreachable|0 packets received/g)?.length, 2, gammaScreen);
+    assert.doesNotMatch(gammaScreen, /[1-9] packets received/, 'nothing from alpha or beta answers gamma');
+    assert.deepEqual(otherErrors, [], 'no errors in the other page');
+    await other.context().close();
 
     // Move cable0 from alpha to beta: a veth pair is made in alpha, one end moves to beta.
     const iface = (name, i) => `.stack[data-container="${name}"] .cview .iface[data-iface="${i}"]`;
@@ -111,8 +171,19 @@ test('the network picture, ping by name, a published port and an interface that 
     await until(page, () => page.$$eval('.net-picture .net-node', (n) => n.length), (n) => n === 0,
       'the picture is back to the bridge alone');
     assert.deepEqual(errors, [], 'no errors in the page');
-  } finally {
+
+    // Both sessions end (their pages close; the server's grace is 1 s): nothing of their
+    // networks is left on the host, and once the server stops, nothing of its own.
+    await page.context().close();
+    assert.deepEqual(await waitTraces(beforeSession), beforeSession, 'nothing left after the sessions end');
     await browser.close();
+    stopped = true;
     await stopServer(server);
+    assert.deepEqual(await waitTraces(beforeServer), beforeServer, 'nothing left after the server stops');
+  } finally {
+    if (!stopped) {
+      await browser.close();
+      await stopServer(server);
+    }
   }
 });

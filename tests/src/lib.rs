@@ -272,6 +272,22 @@ fn read_dir(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The nf_tables tables named isolab (the server's firewall, `inet isolab`, held while a
+/// server runs), as `nft list tables` prints them; empty where nft is not installed.
+pub fn firewall_tables() -> Vec<String> {
+    Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("isolab"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The cgroup v1 (or v2) folder of a container in one controller, e.g. `memory`.
 pub fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
     let v1 = Path::new("/sys/fs/cgroup")

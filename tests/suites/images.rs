@@ -1,7 +1,8 @@
 //! Images end to end, with real tools from Debian as witnesses: builds where each RUN is a
 //! layer, export read by `skopeo` and `umoci`, an `umoci`-made image imported and run, a
-//! `docker save` archive imported, ENTRYPOINT and CMD as docker combines them, `isolab diff`,
-//! and corrupt inputs refused with the store unchanged. Each test has a store of its own.
+//! `docker save` archive imported (with the layer symlinks older Docker writes), ENTRYPOINT and
+//! CMD as docker combines them, `isolab diff`, corrupt inputs refused with the store unchanged,
+//! and a server collecting what its sessions' builds leave. Each test has a store of its own.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -9,7 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use isolab_tests::{stderr, stdout, Isolab};
+use isolab_shared::protocol::{ClientMsg, LayerInfo, ServerMsg};
+use isolab_tests::server::{Client, Server};
+use isolab_tests::{eventually, stderr, stdout, Isolab};
 
 const BIN: &str = env!("CARGO_BIN_EXE_isolab");
 
@@ -298,6 +301,14 @@ fn an_image_made_by_umoci_imports_and_runs() {
 /// A `docker save` archive, written by hand from an exported image: manifest.json, the config
 /// as `<hex>.json`, and each layer as `<n>/layer.tar` (the first plain, the others gzip).
 fn docker_archive(layout: &Path, dest: &Path, repo_tag: &str) {
+    let stage = dest.with_extension("d");
+    let manifest = docker_stage(layout, &stage, repo_tag);
+    fs::write(stage.join("manifest.json"), manifest.to_string()).unwrap();
+    tar_of(&stage, dest);
+}
+
+/// The files of [`docker_archive`] in `stage`; returns manifest.json's content (not written).
+fn docker_stage(layout: &Path, stage: &Path, repo_tag: &str) -> serde_json::Value {
     let index: serde_json::Value =
         serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     let blob = |d: &str| {
@@ -309,8 +320,7 @@ fn docker_archive(layout: &Path, dest: &Path, repo_tag: &str) {
         &fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
     )
     .unwrap();
-    let stage = dest.with_extension("d");
-    fs::create_dir_all(&stage).unwrap();
+    fs::create_dir_all(stage).unwrap();
     let config_digest = manifest["config"]["digest"].as_str().unwrap();
     let config_name = format!("{}.json", config_digest.trim_start_matches("sha256:"));
     fs::copy(blob(config_digest), stage.join(&config_name)).unwrap();
@@ -330,13 +340,16 @@ fn docker_archive(layout: &Path, dest: &Path, repo_tag: &str) {
         fs::write(stage.join(&name), bytes).unwrap();
         layers.push(name);
     }
-    let m = serde_json::json!([{"Config": config_name, "RepoTags": [repo_tag], "Layers": layers}]);
-    fs::write(stage.join("manifest.json"), m.to_string()).unwrap();
+    serde_json::json!([{"Config": config_name, "RepoTags": [repo_tag], "Layers": layers}])
+}
+
+/// `tar -cf DEST -C DIR .` (symlinks stay symlinks).
+fn tar_of(dir: &Path, dest: &Path) {
     run(
         "tar",
         &[
             "-C",
-            stage.to_str().unwrap(),
+            dir.to_str().unwrap(),
             "-cf",
             dest.to_str().unwrap(),
             ".",
@@ -365,6 +378,72 @@ fn a_docker_save_archive_imports_with_its_name() {
     t.assert_no_leaks();
 }
 
+#[test]
+fn a_docker_save_archive_with_layer_symlinks_imports_and_links_out_are_refused() {
+    let t = Isolab::with_own_store(BIN);
+    let ctx = context(
+        "FROM busybox\nRUN echo linked > /linked\nCMD [\"cat\", \"/linked\"]\n",
+        &[],
+    );
+    t.ok(&["build", "-t", "src", ctx.path().to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    t.ok(&["image", "export", "src", layout.to_str().unwrap()]);
+    // Two images, as `docker save a b` before Docker 25 writes them: a layer they repeat is
+    // stored once, and the second image's copy is a symlink to it.
+    let stage = dir.path().join("stage");
+    let mut manifest = docker_stage(&layout, &stage, "example/one:1");
+    let mut second = manifest[0].clone();
+    second["RepoTags"] = serde_json::json!(["example/two:1"]);
+    let last = second["Layers"].as_array().unwrap().len() - 1;
+    let real = second["Layers"][last].as_str().unwrap().to_string();
+    fs::create_dir(stage.join("linked")).unwrap();
+    let link = stage.join("linked/layer.tar");
+    std::os::unix::fs::symlink(format!("../{real}"), &link).unwrap();
+    second["Layers"][last] = "linked/layer.tar".into();
+    manifest.as_array_mut().unwrap().push(second);
+    fs::write(stage.join("manifest.json"), manifest.to_string()).unwrap();
+    let archive = dir.path().join("saved.tar");
+    tar_of(&stage, &archive);
+    let listed = run("tar", &["-tvf", archive.to_str().unwrap()]);
+    assert!(
+        listed.contains(&format!("linked/layer.tar -> ../{real}")),
+        "the archive holds the symlink: {listed}"
+    );
+    let out = t.ok(&["image", "import", archive.to_str().unwrap()]);
+    assert_eq!(out, "example/one-1\nexample/two-1\n");
+    assert_eq!(t.ok(&["run", "example/one:1"]), "linked\n");
+    assert_eq!(t.ok(&["run", "example/two:1"]), "linked\n");
+    assert_eq!(
+        inspect(&t, "example/two-1")["layers"],
+        inspect(&t, "example/one-1")["layers"],
+        "the same layers"
+    );
+    t.ok(&["image", "rm", "example/one-1", "example/two-1"]);
+    // A symlink leading out of the archive is refused, however it is written, and the store
+    // is left as it was.
+    let before = store_listing(&t);
+    for (i, target) in ["../../../../../../etc/passwd", "/etc/passwd", "../linked"]
+        .iter()
+        .enumerate()
+    {
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let bad = dir.path().join(format!("bad-{i}.tar"));
+        tar_of(&stage, &bad);
+        let out = t.run(&["image", "import", bad.to_str().unwrap()]);
+        assert!(!out.status.success(), "{target} was accepted");
+        let want = match i {
+            2 => "not a file of the archive",
+            _ => "leaves the archive",
+        };
+        assert!(stderr(&out).contains(want), "{target}: {}", stderr(&out));
+        assert_eq!(store_listing(&t), before, "{target} changed the store");
+    }
+    t.ok(&["image", "rm", "src"]);
+    t.assert_no_leaks();
+}
+
 /// A tar holding one raw entry whose name is written into the header as is (the tar crate
 /// refuses `..` through its safe setters).
 fn raw_tar(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
@@ -388,8 +467,9 @@ fn raw_tar(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// An OCI layout around one layer tar (plain), with a correct config and manifest.
-fn layout_with_layer(dir: &Path, layer: &[u8]) -> PathBuf {
+/// An OCI layout around one layer tar (plain), with a correct manifest, and a config naming
+/// the layer's own digest as its diff_id unless another is given.
+fn layout_with_layer(dir: &Path, layer: &[u8], diff_id: Option<&str>) -> PathBuf {
     use sha2::Digest as _;
     let hex = |b: &[u8]| -> String {
         sha2::Sha256::digest(b)
@@ -403,7 +483,7 @@ fn layout_with_layer(dir: &Path, layer: &[u8]) -> PathBuf {
     let layer_hex = hex(layer);
     fs::write(blobs.join(&layer_hex), layer).unwrap();
     let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]}})
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.map_or(format!("sha256:{layer_hex}"), str::to_string)]}})
     .to_string();
     let config_hex = hex(config.as_bytes());
     fs::write(blobs.join(&config_hex), &config).unwrap();
@@ -488,6 +568,7 @@ fn corrupt_inputs_are_refused_and_leave_the_store_unchanged() {
     let traversal = layout_with_layer(
         &dir.path().join("t1"),
         &raw_tar(&[("../../etc/x", b'0', "", b"owned\n")]),
+        None,
     );
     refused(&traversal, "escapes");
     let through_symlink = layout_with_layer(
@@ -496,9 +577,22 @@ fn corrupt_inputs_are_refused_and_leave_the_store_unchanged() {
             ("etc", b'2', "/etc", b""),
             ("etc/isolab-owned", b'0', "", b"owned\n"),
         ]),
+        None,
     );
     refused(&through_symlink, "symlink");
     assert!(!Path::new("/etc/isolab-owned").exists() && !Path::new("/etc/x").exists());
+    // A valid layer whose config names the content of a layer the store has (busybox's): the
+    // existing folder must not stand in for it.
+    let busybox = inspect(&t, "busybox")["layers"][0]["diff_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let borrowed = layout_with_layer(
+        &dir.path().join("t3"),
+        &raw_tar(&[("not-busybox", b'0', "", b"other content\n")]),
+        Some(&busybox),
+    );
+    refused(&borrowed, &format!("its content (diff_id) is {busybox}"));
     // Not an image at all.
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
@@ -585,5 +679,126 @@ fn imports_and_builds_at_the_same_time_agree() {
         baseline,
         "everything they added is collected"
     );
+    t.assert_no_leaks();
+}
+
+/// Build over a server session's WebSocket: the layers it reported, and how it ended
+/// (`built`, then the image list that follows it, or `error`).
+async fn session_build(
+    c: &mut Client,
+    name: &str,
+    dockerfile: &str,
+) -> (Vec<LayerInfo>, ServerMsg) {
+    c.send(&ClientMsg::Build {
+        reference: Some(7),
+        name: name.into(),
+        dockerfile: dockerfile.into(),
+    })
+    .await;
+    let mut layers = Vec::new();
+    loop {
+        match c.next_msg().await {
+            ServerMsg::BuildLayer { layer, .. } => layers.push(layer),
+            end @ ServerMsg::Error { .. } => return (layers, end),
+            end @ ServerMsg::Built { .. } => {
+                // The picker's new list follows.
+                while !matches!(c.next_msg().await, ServerMsg::Images { .. }) {}
+                return (layers, end);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn layer_dirs(t: &Isolab) -> BTreeSet<String> {
+    fs::read_dir(t.data_root.join("layers"))
+        .unwrap()
+        .map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
+        .collect()
+}
+
+fn has_blob(t: &Isolab, digest: &str) -> bool {
+    t.data_root
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+        .exists()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_collects_what_failed_builds_rebuilds_and_ended_sessions_leave() {
+    let t = Isolab::with_own_store(BIN);
+    let before = store_listing(&t);
+    let base = layer_dirs(&t);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let settle = std::time::Duration::from_secs(20);
+
+    // The second RUN fails: the first one's layer and blob go again.
+    let (layers, end) = session_build(
+        &mut c,
+        "broken",
+        "FROM busybox\nRUN echo one > /one\nRUN exit 3\n",
+    )
+    .await;
+    assert!(
+        matches!(&end, ServerMsg::Error { code, .. } if code == "build_failed"),
+        "{end:?}"
+    );
+    let made = layers.last().unwrap();
+    assert!(!base.contains(&made.diff_id), "the first RUN made a layer");
+    eventually("the failed build's layers collected", settle, || {
+        store_listing(&t) == before
+    });
+
+    // A rebuild of one name: only the new image's layers stay.
+    let (_, first) = session_build(&mut c, "again", "FROM busybox\nRUN echo v1 > /v\n").await;
+    let ServerMsg::Built { image: old, .. } = first else {
+        panic!("{first:?}")
+    };
+    let (_, second) = session_build(&mut c, "again", "FROM busybox\nRUN echo v2 > /v\n").await;
+    let ServerMsg::Built { image: new, .. } = second else {
+        panic!("{second:?}")
+    };
+    let new_layers: BTreeSet<String> = new.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let old_top = old.layers.last().unwrap();
+    assert!(
+        !new_layers.contains(&old_top.diff_id),
+        "the two RUNs differ"
+    );
+    // Layers go first, then blobs: the old manifest and layer blob are the last to go.
+    eventually(
+        "the replaced image's layers and blobs collected",
+        settle,
+        || {
+            layer_dirs(&t) == &base | &new_layers
+                && !has_blob(&t, &old.id)
+                && !has_blob(&t, &old_top.digest)
+        },
+    );
+    for kept in new.layers.iter().map(|l| &l.digest).chain([&new.id]) {
+        assert!(has_blob(&t, kept), "{kept} is gone");
+    }
+
+    // A rebuild while a container runs the image: the old layer it runs on stays until the
+    // session ends, then goes with the rest.
+    let spec = isolab_shared::spec::ContainerSpec::new("again", vec!["sleep".into(), "600".into()]);
+    c.create(spec).await;
+    let (_, third) = session_build(&mut c, "again", "FROM busybox\nRUN echo v3 > /v\n").await;
+    assert!(matches!(third, ServerMsg::Built { .. }), "{third:?}");
+    let running = new.layers.last().unwrap();
+    eventually("the replaced image's manifest collected", settle, || {
+        !has_blob(&t, &new.id)
+    });
+    assert!(
+        layer_dirs(&t).contains(&running.diff_id),
+        "a running container's layer stays"
+    );
+
+    // The session ends (its grace is 1 s): its images go, and all it made with them.
+    drop(c);
+    eventually("the session's images collected", settle, || {
+        store_listing(&t) == before
+    });
+    drop(server);
     t.assert_no_leaks();
 }

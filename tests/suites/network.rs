@@ -352,4 +352,216 @@ async fn a_killed_server_leaves_nothing_once_the_next_one_starts() {
     let next = Server::start(&t);
     drop(next);
     t.assert_no_leaks();
+    assert_eq!(isolab_tests::firewall_tables(), Vec::<String>::new());
+}
+
+/// A network outside the host for egress tests, as the host's tools make it: a namespace whose
+/// `eth0` is 198.51.100.2/24, its veth peer on the host 198.51.100.1/24, and no route back to
+/// the session subnets: only an address the host masquerades to gets an answer.
+struct Outside {
+    ns: String,
+    host_end: String,
+}
+
+impl Outside {
+    const ADDR: &'static str = "198.51.100.2";
+
+    fn new() -> Outside {
+        let id = std::process::id() % 100_000;
+        let o = Outside {
+            ns: format!("isolab-test-out{id}"),
+            host_end: format!("xout{id}"),
+        };
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &o.ns])
+            .output();
+        ip(&["netns", "add", &o.ns]);
+        ip(&[
+            "link",
+            "add",
+            &o.host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &o.ns,
+        ]);
+        ip(&["addr", "add", "198.51.100.1/24", "dev", &o.host_end]);
+        ip(&["link", "set", &o.host_end, "up"]);
+        for args in [
+            &["addr", "add", "198.51.100.2/24", "dev", "eth0"][..],
+            &["link", "set", "eth0", "up"],
+            &["link", "set", "lo", "up"],
+        ] {
+            let mut full = vec!["-n", o.ns.as_str()];
+            full.extend_from_slice(args);
+            ip(&full);
+        }
+        o
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it the host's.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
+}
+
+/// The lease files of the host-local IPAM, under the test's data root.
+fn leases(t: &Isolab) -> Vec<String> {
+    let mut out = Vec::new();
+    for net in std::fs::read_dir(t.data_root.join("cni/ipam"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for e in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_egress_a_session_reaches_outside_through_nat_and_never_another_session() {
+    if !plugins_present() {
+        return;
+    }
+    let t = Isolab::new(BIN);
+    let outside = Outside::new();
+    let server = Server::start_with(&t, &["--grace", "1", "--egress"]);
+    let mut a = Client::connect(&server.url()).await;
+    let (alpha, _) = create(&mut a, shell("alpha")).await;
+    let (_, beta_ip) = create(&mut a, shell("beta")).await;
+    let beta_ip = beta_ip.expect("beta has an address");
+    let mut b = Client::connect(&server.url()).await;
+    let (_, gamma_ip) = create(&mut b, shell("gamma")).await;
+    let gamma_ip = gamma_ip.expect("gamma has an address");
+
+    let mut n = 0;
+    // A default route now, and the outside answers: it has no route to 10.88.0.0/14, so the
+    // reply can only be to the host's address, which the masquerade put there.
+    let (code, out) = sh(&mut a, alpha, "ip route", &mut n).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("default via"), "{out}");
+    let ping = format!("ping -c 1 -W 3 {}", Outside::ADDR);
+    let (code, out) = sh(&mut a, alpha, &ping, &mut n).await;
+    assert_eq!(code, 0, "alpha reaches the outside through NAT: {out}");
+    // The route to gamma's subnet exists (the default one), but the firewall drops it.
+    let (code, out) = sh(&mut a, alpha, &format!("ping -c 1 -W 1 {gamma_ip}"), &mut n).await;
+    assert_ne!(
+        code, 0,
+        "alpha must not reach gamma even with egress: {out}"
+    );
+    assert!(
+        out.contains("0 packets received"),
+        "dropped, not unroutable: {out}"
+    );
+    // Its own session still works.
+    let (code, out) = sh(&mut a, alpha, "ping -c 1 -W 3 beta", &mut n).await;
+    assert_eq!(code, 0, "alpha pings beta: {out}");
+
+    // Removing a container while its session lives gives back its lease and its veth.
+    let before = leases(&t);
+    assert!(before.iter().any(|l| l == &beta_ip), "{before:?}");
+    a.send(&ClientMsg::Remove {
+        reference: Some(9),
+        container: "beta".into(),
+    })
+    .await;
+    isolab_tests::eventually("beta's lease given back", Duration::from_secs(10), || {
+        !leases(&t).contains(&beta_ip)
+    });
+    let veths = || {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "type", "veth"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(" master isl-"))
+            .count()
+    };
+    // alpha's and gamma's are left (each session's bridge has one veth per container).
+    isolab_tests::eventually("beta's veth deleted", Duration::from_secs(10), || {
+        veths() == 2
+    });
+
+    assert_eq!(isolab_tests::firewall_tables(), ["table inet isolab"]);
+    drop(a);
+    drop(b);
+    drop(server);
+    drop(outside);
+    t.assert_no_leaks();
+    assert_eq!(
+        isolab_tests::firewall_tables(),
+        Vec::<String>::new(),
+        "the server's table and its NAT rule go with it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_none_keeps_a_private_namespace_to_its_loopback() {
+    if !plugins_present() {
+        return;
+    }
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let mut alpha = shell("alpha");
+    alpha.network = Some("none".into());
+    let (alpha, alpha_ip) = create(&mut c, alpha).await;
+    assert_eq!(alpha_ip, None, "no address on the session network");
+    let (beta, beta_ip) = create(&mut c, shell("beta")).await;
+    assert!(beta_ip.is_some());
+
+    let mut n = 0;
+    let (code, out) = sh(&mut c, alpha, "ls /sys/class/net", &mut n).await;
+    assert_eq!(code, 0, "{out}");
+    let listed: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("ls /sys/class/net"))
+        .skip(1)
+        .take_while(|l| !l.contains("done"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    assert_eq!(listed, ["lo"], "{out}");
+    // beta's hosts file names no alpha: alpha is on no network beta could reach.
+    let (_, out) = sh(&mut c, beta, "cat /etc/hosts", &mut n).await;
+    assert!(!out.contains("\talpha"), "{out}");
+    // Publishing from it is refused, naming the field.
+    let mut web = shell("web");
+    web.network = Some("none".into());
+    web.publish = vec!["8080:80".into()];
+    c.send(&ClientMsg::Create {
+        reference: Some(3),
+        spec: Box::new(web),
+    })
+    .await;
+    match c.next_msg().await {
+        ServerMsg::Error { code, field, .. } => assert_eq!(
+            (code.as_str(), field.as_deref()),
+            ("conflicting_options", Some("publish"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
 }

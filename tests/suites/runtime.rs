@@ -1240,3 +1240,14 @@ fn a_volume_is_root_s_under_a_peer_that_idmaps_and_refused_by_one_that_cannot() 
     t.ok(&["volume", "rm", "pv"]);
     t.assert_no_leaks();
 }
+
+#[test]
+fn publishing_a_port_without_a_server_is_refused_not_ignored() {
+    let t = Isolab::new(BIN);
+    for flag in ["-p", "--publish"] {
+        let out = t.run(&["run", flag, "8080:80", "busybox", "echo", "ran"]);
+        assert_refused(&out, "-p/--publish needs --server");
+        assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
+    }
+    t.assert_no_leaks();
+}

@@ -295,6 +295,55 @@ async fn a_foreign_origin_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_allowed_origin_is_accepted_and_another_still_refused() {
+    let t = Isolab::new(BIN);
+    let server = Server::start_with(
+        &t,
+        &[
+            "--grace",
+            "1",
+            "--allow-origin",
+            "https://lab.example.com",
+            "--allow-origin",
+            "http://other.example:8443/",
+        ],
+    );
+    for origin in ["https://lab.example.com", "http://other.example:8443"] {
+        let (mut c, _) = Client::try_connect_with_headers(&server.url(), &[("Origin", origin)])
+            .await
+            .unwrap_or_else(|e| panic!("{origin} is allowed: {e}"));
+        create(&mut c, shell("allowed")).await;
+        drop(c);
+    }
+    // The server's own page still may.
+    let own = format!("http://{}", server.addr);
+    let (c, _) = Client::try_connect_with_headers(&server.url(), &[("Origin", &own)])
+        .await
+        .expect("the same origin");
+    drop(c);
+    // Exact: another scheme, port or host is still foreign.
+    for origin in [
+        "http://lab.example.com",
+        "https://lab.example.com:8443",
+        "https://evil.example",
+        "https://lab.example.com.evil.example",
+    ] {
+        let Err(err) = Client::try_connect_with_headers(&server.url(), &[("Origin", origin)]).await
+        else {
+            panic!("{origin} must be refused");
+        };
+        assert!(err.to_string().contains("403"), "{origin}: {err}");
+    }
+    drop(server);
+    // Not an exact origin: refused at start-up, with what to give instead.
+    let out = t.run(&["serve", "--listen", "127.0.0.1:0", "--allow-origin", "*"]);
+    assert!(!out.status.success());
+    let err = isolab_tests::stderr(&out);
+    assert!(err.contains("https://lab.example.com"), "{err}");
+    t.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn closing_the_connection_or_stopping_the_server_removes_containers() {
     let t = Isolab::new(BIN);
     let mut server = Server::start(&t);
@@ -385,6 +434,98 @@ fn isolab_run_over_the_wire_prints_and_exits_like_a_local_run() {
         "{}",
         isolab_tests::stderr(&out)
     );
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[test]
+fn isolab_run_over_the_wire_refuses_detach() {
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let url = server.url();
+    for flag in ["-d", "--detach"] {
+        let out = t.run(&["run", "--server", &url, flag, "busybox", "sleep", "100"]);
+        let err = isolab_tests::stderr(&out);
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(
+            err.contains("-d/--detach cannot be used with --server"),
+            "{err}"
+        );
+        assert!(isolab_tests::stdout(&out).is_empty(), "no id is printed");
+    }
+    // Refused before connecting: no session was started for it.
+    let text = scrape(&server.addr);
+    assert_eq!(metric(&text, "isolab_sessions_started_total"), 0.0);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+/// Read `out`'s chunks into `seen` until it holds `needle` (a panic after `WAIT`).
+fn read_until(out: &std::sync::mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str) {
+    let until = std::time::Instant::now() + isolab_tests::server::WAIT;
+    while !seen.contains(needle) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match out.recv_timeout(left) {
+            Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            Err(e) => panic!("no {needle:?} ({e}) in {seen:?}"),
+        }
+    }
+}
+
+#[test]
+fn isolab_run_over_the_wire_forwards_window_changes() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::process::Stdio;
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    // A terminal of the test's own as the client's stdin, 24x80 to start.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    isolab::runtime::sys::set_winsize(pty.master.as_raw_fd(), 24, 80).unwrap();
+    // The container says its size once it has the client's, then waits (10 s at most) for it
+    // to change and says it again.
+    let script = "i=0; until [ \"$(stty size)\" = '24 80' ] || [ $i = 100 ]; do \
+                  sleep 0.1; i=$((i+1)); done; echo \"was $(stty size)\"; \
+                  i=0; while [ \"$(stty size)\" = '24 80' ] && [ $i != 100 ]; do \
+                  sleep 0.1; i=$((i+1)); done; echo \"now $(stty size)\"";
+    let url = server.url();
+    let mut child = t
+        .cmd(&["run", "--server", &url, "-t", "busybox", "sh", "-c", script])
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    read_until(&rx, &mut seen, "was 24 80");
+    // As a terminal emulator does: a new size, then SIGWINCH (sent here, as the terminal is
+    // not the client's controlling one).
+    isolab::runtime::sys::set_winsize(pty.master.as_raw_fd(), 40, 100).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    )
+    .unwrap();
+    read_until(&rx, &mut seen, "now ");
+    let status = child.wait().unwrap();
+    // The rest, to the end of its output.
+    for chunk in rx.iter() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("now 40 100"),
+        "the container saw the new size: {seen:?}"
+    );
+    assert!(status.success(), "{status:?}: {seen:?}");
     drop(server);
     t.assert_no_leaks();
 }
@@ -1185,5 +1326,123 @@ async fn behind_a_trusted_balancer_the_cap_counts_each_browser() {
     );
     drop((_a, _b));
     assert!(server.stop().success());
+    t.assert_no_leaks();
+}
+
+/// A session's defaults and caps, as `hello` announces them and the host's cgroup files show:
+/// a spec without limits gets 256 MiB, 1 CPU and 128 pids; the 9th container of a session, or
+/// one past its 2 GiB of memory, is refused with `limit_reached`, and the others carry on.
+#[tokio::test(flavor = "multi_thread")]
+async fn default_limits_apply_and_a_session_is_capped_at_8_containers_and_2g() {
+    let t = Isolab::new(BIN);
+    let server = Server::start_with(&t, &["--grace", "1", "--no-network"]);
+    let mut c = Client::connect(&server.url()).await;
+    let limits = match &c.hello {
+        ServerMsg::Hello { limits, .. } => limits.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (
+            limits.max_containers,
+            limits.max_session_memory,
+            limits.default_memory,
+            limits.default_cpus,
+            limits.default_pids,
+            limits.grace_secs,
+        ),
+        (8, 2 << 30, 256 << 20, 1.0, 128, 1)
+    );
+    let idle = |name: &str| {
+        let mut spec = ContainerSpec::new("busybox", vec!["sleep".into(), "600".into()]);
+        spec.name = Some(name.into());
+        spec
+    };
+    let (_, first) = c.create(idle("c1")).await;
+    let file = |controller: &str, name: &str| {
+        std::fs::read_to_string(isolab_tests::cgroup_dir(controller, &first.id).join(name))
+            .unwrap_or_else(|e| panic!("{controller}/{name}: {e}"))
+            .trim()
+            .to_string()
+    };
+    if isolab_tests::cgroup_dir("memory", &first.id).starts_with("/sys/fs/cgroup/memory") {
+        assert_eq!(
+            file("memory", "memory.limit_in_bytes"),
+            (256u64 << 20).to_string()
+        );
+        assert_eq!(file("cpu", "cpu.cfs_quota_us"), "100000");
+        assert_eq!(file("cpu", "cpu.cfs_period_us"), "100000");
+    } else {
+        assert_eq!(file("memory", "memory.max"), (256u64 << 20).to_string());
+        assert_eq!(file("cpu", "cpu.max"), "100000 100000");
+    }
+    assert_eq!(file("pids", "pids.max"), "128");
+    for i in 2..=8 {
+        c.create(idle(&format!("c{i}"))).await;
+    }
+    assert_eq!(
+        refused_create(&mut c, idle("c9"), 9).await,
+        codes::LIMIT_REACHED
+    );
+    // Another session: 2 GiB of memory in all, whatever the count.
+    let mut d = Client::connect(&server.url()).await;
+    let mut big = idle("big");
+    big.memory = Some(isolab_shared::spec::MemorySize(1920 << 20));
+    d.create(big).await;
+    let mut more = idle("more");
+    more.memory = Some(isolab_shared::spec::MemorySize(256 << 20));
+    assert_eq!(refused_create(&mut d, more, 10).await, codes::LIMIT_REACHED);
+    let mut fits = idle("fits");
+    fits.memory = Some(isolab_shared::spec::MemorySize(128 << 20));
+    d.create(fits).await;
+    // The first session's containers still answer to a list.
+    c.send(&ClientMsg::List {
+        reference: Some(11),
+    })
+    .await;
+    loop {
+        if let ServerMsg::State { containers, .. } = c.next_msg().await {
+            assert_eq!(containers.len(), 8);
+            break;
+        }
+    }
+    drop(c);
+    drop(d);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+/// Send a create that must be refused: the error's code (with the request's `ref` echoed).
+async fn refused_create(c: &mut Client, spec: ContainerSpec, r: u64) -> String {
+    c.send(&ClientMsg::Create {
+        reference: Some(r),
+        spec: Box::new(spec),
+    })
+    .await;
+    loop {
+        match c.next_msg().await {
+            ServerMsg::Error {
+                code, reference, ..
+            } => {
+                assert_eq!(reference, Some(r));
+                return code;
+            }
+            ServerMsg::View { .. } | ServerMsg::State { .. } => {}
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}
+
+/// The signal handlers are in place before the URL is printed: a SIGTERM the moment a script
+/// has read it is a clean shutdown (exit 0, the firewall table removed), never the default
+/// disposition's instant exit.
+#[test]
+fn a_sigterm_right_after_start_up_is_a_clean_shutdown() {
+    let t = Isolab::new(BIN);
+    for _ in 0..3 {
+        let mut server = Server::start(&t);
+        let status = server.stop();
+        assert!(status.success(), "{status:?}");
+        assert_eq!(isolab_tests::firewall_tables(), Vec::<String>::new());
+    }
     t.assert_no_leaks();
 }

@@ -1,6 +1,5 @@
 //! `isolab image init|ls|inspect|import|export|rm|prune`.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -93,7 +92,7 @@ pub fn run(rt: &Runtime, cmd: ImageCommand) -> Result<ExitCode> {
             store
                 .export(&name, &dest)
                 .with_context(|| format!("export {name}"))?;
-            println!("{}", dest.display());
+            println!("{}", exported(&name, &dest));
         }
         ImageCommand::Rm { names } => {
             for name in &names {
@@ -135,10 +134,21 @@ pub fn run(rt: &Runtime, cmd: ImageCommand) -> Result<ExitCode> {
 }
 
 fn prune(rt: &Runtime) -> Result<()> {
-    let in_use: BTreeSet<PathBuf> = rt.list().into_iter().flat_map(|c| c.lower).collect();
-    let got = rt.images.collect(&in_use)?;
+    let got = rt.images.collect(|| rt.layers_in_use())?;
     eprintln!("removed {} layers, {} blobs", got.layers, got.blobs);
     Ok(())
+}
+
+/// The line an export prints: where it went, and how another tool reads it.
+fn exported(name: &str, dest: &std::path::Path) -> String {
+    let d = dest.display();
+    if dest.extension().is_some_and(|e| e == "tar") {
+        format!(
+            "exported {name} to {d} (a tar of an OCI layout, tag \"latest\": skopeo inspect oci-archive:{d}:latest)"
+        )
+    } else {
+        format!("exported {name} to {d} (tag \"latest\": umoci unpack --image {d}:latest BUNDLE)")
+    }
 }
 
 /// `sha256:0123456789ab`.
@@ -152,5 +162,24 @@ fn human(bytes: u64) -> String {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_says_where_it_went_and_how_to_read_it() {
+        assert_eq!(
+            exported("web", std::path::Path::new("/tmp/web")),
+            "exported web to /tmp/web (tag \"latest\": umoci unpack --image /tmp/web:latest BUNDLE)"
+        );
+        let tar = exported("web", std::path::Path::new("out/web.tar"));
+        assert!(
+            tar.starts_with("exported web to out/web.tar (a tar"),
+            "{tar}"
+        );
+        assert!(tar.contains("oci-archive:out/web.tar:latest"), "{tar}");
     }
 }

@@ -2,13 +2,17 @@
 //! docker CLI talks to dockerd). Output goes to stdout (and stderr without a tty); with `-t` the
 //! local terminal is in raw mode and every keystroke goes to the container; without, stdin is
 //! forwarded and its end closes the container's stdin (`eof`); the exit code is the container's.
+//! With `-t` the terminal's size goes with it, at the start and on every change (SIGWINCH).
+//! There is no `-d`: a remote container belongs to its WebSocket session, which ends when the
+//! client leaves.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
-use isolab_shared::protocol::{ClientMsg, Frame, FrameKind, ServerMsg};
+use isolab_shared::protocol::{ClientMsg, Frame, FrameKind, Handle, ServerMsg};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -17,6 +21,12 @@ use crate::runtime::pty::RawMode;
 use crate::runtime::sys;
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    // Refused rather than ignored: nothing would keep the container once this client is gone.
+    anyhow::ensure!(
+        !args.detach,
+        "-d/--detach cannot be used with --server: a remote container belongs to this \
+         connection's session, which ends (and removes it) when the client leaves"
+    );
     let runtime = tokio::runtime::Runtime::new().context("start tokio")?;
     runtime.block_on(run_remote(args))
 }
@@ -25,6 +35,11 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
     let url = args.server.clone().expect("called with --server");
     let spec = args.to_spec();
     let tty = spec.tty;
+    // Watched from the start, so that no change is lost between the first size and the watch.
+    let mut winch = match tty {
+        true => Some(signal(SignalKind::window_change()).context("watch the window size")?),
+        false => None,
+    };
     // No Nagle: keystrokes go out at once.
     let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
         .await
@@ -53,8 +68,7 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
                             handle = Some(h);
                             if tty {
                                 _raw = RawMode::enable(0);
-                                if let Some((rows, cols)) = sys::get_winsize(0) {
-                                    let resize = ClientMsg::Resize { reference: None, handle: h, rows, cols };
+                                if let Some(resize) = resize_msg(h) {
                                     sink.send(Message::Text(serde_json::to_string(&resize)?.into())).await?;
                                 }
                             }
@@ -85,6 +99,10 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
                     _ => {}
                 }
             }
+            Some(()) = window_change(&mut winch) => {
+                let Some(resize) = handle.and_then(resize_msg) else { continue };
+                sink.send(Message::Text(serde_json::to_string(&resize)?.into())).await?;
+            }
             Some(data) = keys.recv() => {
                 let Some(h) = handle else { continue };
                 if data.is_empty() {
@@ -96,6 +114,26 @@ async fn run_remote(args: RunArgs) -> Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+/// The terminal's size now, as a `resize` of the container's terminal (None: stdin is not a
+/// terminal).
+fn resize_msg(handle: Handle) -> Option<ClientMsg> {
+    let (rows, cols) = sys::get_winsize(0)?;
+    Some(ClientMsg::Resize {
+        reference: None,
+        handle,
+        rows,
+        cols,
+    })
+}
+
+/// The next SIGWINCH; never, without a terminal.
+async fn window_change(winch: &mut Option<Signal>) -> Option<()> {
+    match winch {
+        Some(w) => w.recv().await,
+        None => std::future::pending().await,
     }
 }
 

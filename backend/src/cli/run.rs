@@ -46,9 +46,10 @@ pub struct RunArgs {
     /// Keep stdin open (always the case; accepted for docker's `-it`).
     #[arg(short = 'i', long)]
     interactive: bool,
-    /// Run in the background and print the id; the container is removed when it ends.
+    /// Run in the background and print the id; the container is removed when it ends. Not
+    /// with --server: a remote container belongs to the connection, and ends with it.
     #[arg(short = 'd', long)]
-    detach: bool,
+    pub(super) detach: bool,
     /// Run a minimal init as PID 1 that forwards signals and reaps zombies (like docker's
     /// `--init`); without it the command itself is PID 1.
     #[arg(long)]
@@ -81,10 +82,15 @@ pub struct RunArgs {
     /// Replace the image's ENTRYPOINT (\"\" clears it); the image's CMD is then not used.
     #[arg(long, value_name = "PROGRAM")]
     entrypoint: Option<String>,
-    /// Publish a port on the host's loopback, HOSTPORT:CONTAINERPORT[/udp] (with --server: on
-    /// the server's session network).
+    /// Publish a port, HOSTPORT:CONTAINERPORT[/udp], on the server's session network: only
+    /// with --server (a local run publishes nothing, and refuses the flag).
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     publish: Vec<String>,
+    /// `none`: a private network namespace with only its loopback, kept off the server's
+    /// session network (docker's `--network none`); `default`: the session's network. A local
+    /// run has only the loopback either way.
+    #[arg(long, value_name = "NETWORK")]
+    network: Option<String>,
     /// Mount a named volume, NAME:/path[:ro] (made if missing, kept until `isolab volume rm`;
     /// with --server, the session's, removed when it ends).
     #[arg(short = 'v', long = "volume", value_name = "NAME:PATH")]
@@ -150,6 +156,7 @@ impl RunArgs {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             publish: self.publish.clone(),
+            network: self.network.clone(),
             volumes: self.volumes.clone(),
             runtime: self.runtime.clone(),
         }
@@ -167,6 +174,12 @@ const FORWARDED: [Signal; 6] = [
 ];
 
 pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
+    // Refused rather than ignored: only a server publishes ports (on its session network).
+    anyhow::ensure!(
+        args.publish.is_empty(),
+        "-p/--publish needs --server: only a server publishes ports (on its session \
+         network), a local run does not; give --server ws://HOST:PORT/ws"
+    );
     let spec = args.to_spec();
     let opts = CreateOptions {
         allow_host_namespaces: true,

@@ -29,6 +29,12 @@ pub struct ServeArgs {
     /// Listen beyond loopback without a token: anyone who reaches the port gets containers.
     #[arg(long)]
     insecure: bool,
+    /// Also let pages of this origin open `/ws` (repeatable; exact, e.g.
+    /// `https://lab.example.com`: scheme, host and port, no wildcard). By default only the
+    /// server's own page may (a request without an Origin, as from the command line, always
+    /// may); the token, if any, is still needed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = crate::server::admission::parse_origin)]
+    allowed_origins: Vec<String>,
     /// The trainers' token: it creates, watches and ends workshops (the trainer's page is
     /// `http://HOST:PORT/?trainer`). Without it a random one is made, printed, and written to
     /// `<state root>/admin-token` for `isolab workshop` on this host.
@@ -186,6 +192,7 @@ pub fn serve(paths: Paths, args: ServeArgs) -> Result<ExitCode> {
         data_root: paths.data_root.clone(),
         max_sessions: args.max_sessions,
         trusted_proxies: args.trusted_proxies,
+        allowed_origins: args.allowed_origins,
         node: node_name(args.node)?,
     };
     let cfg = ServerConfig {

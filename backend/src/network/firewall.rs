@@ -22,13 +22,19 @@
 //!     oifname "isl-*" ct state established,related accept
 //!     oifname "isl-*" drop
 //! }
+//! chain postrouting {                               (with egress)
+//!     type nat hook postrouting priority srcnat; policy accept;
+//!     ip saddr 10.88.0.0/14 oifname != "isl-*" masquerade
+//! }
 //! ```
 //!
 //! `input`: a container reaches the host only with replies (to the host's own connections, and
 //! to published ports, which portmap DNATs from the host's loopback through OUTPUT and
 //! POSTROUTING, so they never cross `forward`). `forward`: nothing leaves a session but replies
-//! (or, with egress, anything not bound for another session; the CNI bridge plugin does the
-//! NAT), and nothing enters one but replies.
+//! (or, with egress, anything not bound for another session), and nothing enters one but
+//! replies. `postrouting`: with egress, what a session sends out of the host leaves with the
+//! host's address (the session subnets, [`super::plan::POOL`], are private ones); one rule for
+//! every session, so there is nothing per container to remove.
 //!
 //! The `fib` and `pkttype` rules are for `br_netfilter`: when it is loaded (and
 //! `bridge-nf-call-iptables` is on, its default), frames *bridged* between two containers of one
@@ -65,7 +71,7 @@ use super::netlink::wire::{
     self, Message, Messages, Refusal, WireError, NLA_F_NESTED, NLMSG_DONE, NLMSG_ERROR,
     NLMSG_OVERRUN, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
 };
-use super::plan::BRIDGE_PREFIX;
+use super::plan::{BRIDGE_PREFIX, POOL};
 
 // include/uapi/linux/netfilter/nfnetlink.h, netfilter.h
 const NFGENMSG_LEN: usize = 4;
@@ -77,6 +83,10 @@ const AF_UNSPEC: u8 = 0;
 const NFPROTO_INET: u8 = 1;
 const NF_INET_LOCAL_IN: u32 = 1;
 const NF_INET_FORWARD: u32 = 2;
+const NF_INET_POST_ROUTING: u32 = 4;
+/// `NF_IP_PRI_NAT_SRC`, nft's `srcnat`.
+const PRIORITY_SRCNAT: u32 = 100;
+const NFPROTO_IPV4: u8 = 2;
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 // include/uapi/linux/netfilter/nf_tables.h
@@ -108,7 +118,15 @@ const NFTA_META_DREG: u16 = 1;
 const NFTA_META_KEY: u16 = 2;
 const NFT_META_IIFNAME: u32 = 6;
 const NFT_META_OIFNAME: u32 = 7;
+const NFT_META_NFPROTO: u32 = 15;
 const NFT_META_PKTTYPE: u32 = 19;
+const NFTA_PAYLOAD_DREG: u16 = 1;
+const NFTA_PAYLOAD_BASE: u16 = 2;
+const NFTA_PAYLOAD_OFFSET: u16 = 3;
+const NFTA_PAYLOAD_LEN: u16 = 4;
+const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+/// Where an IPv4 header keeps the source address.
+const IPV4_SADDR_OFFSET: u32 = 12;
 const NFTA_CMP_SREG: u16 = 1;
 const NFTA_CMP_OP: u16 = 2;
 const NFTA_CMP_DATA: u16 = 3;
@@ -200,7 +218,7 @@ impl FirewallError {
 
 type Result<T, E = FirewallError> = std::result::Result<T, E>;
 
-/// (Re)create the table `inet isolab` with its two chains and their rules, in one transaction:
+/// (Re)create the table `inet isolab` with its chains and their rules, in one transaction:
 /// an existing table (from an earlier run, or with the other `egress` setting) is replaced, and
 /// if anything is refused nothing changes.
 pub fn install(egress: bool) -> Result<()> {
@@ -213,7 +231,7 @@ pub fn install(egress: bool) -> Result<()> {
         table_msg(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL),
         TABLE_TARGET,
     );
-    for chain in [Chain::Input, Chain::Forward] {
+    for &chain in chains(egress) {
         batch.push(chain_msg(chain), format!("{TABLE_TARGET} {}", chain.name()));
     }
     for rule in rules(egress) {
@@ -260,11 +278,22 @@ pub fn describe(egress: bool) -> String {
         .collect()
 }
 
-/// The table's base chains: type filter, priority 0 (`filter`), policy accept.
+/// The table's base chains, all with policy accept: `input` and `forward` of type filter at
+/// priority 0 (`filter`); `postrouting` of type nat at `srcnat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chain {
     Input,
     Forward,
+    Postrouting,
+}
+
+/// The chains [`install`] makes: the NAT chain only with egress.
+fn chains(egress: bool) -> &'static [Chain] {
+    if egress {
+        &[Chain::Input, Chain::Forward, Chain::Postrouting]
+    } else {
+        &[Chain::Input, Chain::Forward]
+    }
 }
 
 impl Chain {
@@ -272,6 +301,7 @@ impl Chain {
         match self {
             Chain::Input => "input",
             Chain::Forward => "forward",
+            Chain::Postrouting => "postrouting",
         }
     }
 
@@ -279,6 +309,15 @@ impl Chain {
         match self {
             Chain::Input => NF_INET_LOCAL_IN,
             Chain::Forward => NF_INET_FORWARD,
+            Chain::Postrouting => NF_INET_POST_ROUTING,
+        }
+    }
+
+    /// The chain's type and priority.
+    fn kind(self) -> (&'static str, u32) {
+        match self {
+            Chain::Input | Chain::Forward => ("filter", 0),
+            Chain::Postrouting => ("nat", PRIORITY_SRCNAT),
         }
     }
 }
@@ -297,12 +336,19 @@ enum Match {
     SameBridge,
     /// `meta pkttype != host`: broadcast or multicast, which only bridging brings here.
     Flooded,
+    /// `ip saddr 10.88.0.0/14`: sent from a session subnet ([`super::plan::POOL`]). The NAT
+    /// chain cannot ask for the input interface (`postrouting` has none).
+    FromPool,
+    /// `oifname != "isl-*"`: it goes out anywhere but to a session's bridge.
+    NotToSession,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Accept,
     Drop,
+    /// `masquerade`: the source becomes the address of the interface it leaves by.
+    Masquerade,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,14 +361,14 @@ struct Rule {
 /// The rules, in order.
 fn rules(egress: bool) -> Vec<Rule> {
     use Chain::{Forward, Input};
-    use Match::{Flooded, FromSession, Reply, SameBridge, ToSession};
-    use Verdict::{Accept, Drop};
+    use Match::{Flooded, FromPool, FromSession, NotToSession, Reply, SameBridge, ToSession};
+    use Verdict::{Accept, Drop, Masquerade};
     let rule = |chain, matches, verdict| Rule {
         chain,
         matches,
         verdict,
     };
-    vec![
+    let mut rules = vec![
         rule(Input, &[FromSession, Reply], Accept),
         rule(Input, &[FromSession], Drop),
         rule(Forward, &[FromSession, Reply], Accept),
@@ -336,7 +382,15 @@ fn rules(egress: bool) -> Vec<Rule> {
         },
         rule(Forward, &[ToSession, Reply], Accept),
         rule(Forward, &[ToSession], Drop),
-    ]
+    ];
+    if egress {
+        rules.push(rule(
+            Chain::Postrouting,
+            &[FromPool, NotToSession],
+            Masquerade,
+        ));
+    }
+    rules
 }
 
 impl std::fmt::Display for Rule {
@@ -348,11 +402,14 @@ impl std::fmt::Display for Rule {
                 Match::Reply => write!(f, "ct state established,related ")?,
                 Match::SameBridge => write!(f, "fib daddr . iif oif != 0 ")?,
                 Match::Flooded => write!(f, "meta pkttype != host ")?,
+                Match::FromPool => write!(f, "ip saddr {}/{} ", POOL.0, POOL.1)?,
+                Match::NotToSession => write!(f, "oifname != \"{BRIDGE_PREFIX}*\" ")?,
             }
         }
         f.write_str(match self.verdict {
             Verdict::Accept => "accept",
             Verdict::Drop => "drop",
+            Verdict::Masquerade => "masquerade",
         })
     }
 }
@@ -364,17 +421,18 @@ fn table_msg(ty: u16, flags: u16) -> Message {
     msg
 }
 
-/// `NFT_MSG_NEWCHAIN`: a base chain of type filter at priority 0, policy accept.
+/// `NFT_MSG_NEWCHAIN`: a base chain of its type and priority, policy accept.
 fn chain_msg(chain: Chain) -> Message {
+    let (kind, priority) = chain.kind();
     let mut msg = Message::nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE);
     msg.attr_str(NFTA_CHAIN_TABLE, TABLE);
     msg.attr_str(NFTA_CHAIN_NAME, chain.name());
     let hook = msg.nest(NFTA_CHAIN_HOOK);
     msg.attr_be32(NFTA_HOOK_HOOKNUM, chain.hook());
-    msg.attr_be32(NFTA_HOOK_PRIORITY, 0);
+    msg.attr_be32(NFTA_HOOK_PRIORITY, priority);
     msg.end(hook);
     msg.attr_be32(NFTA_CHAIN_POLICY, NF_ACCEPT);
-    msg.attr_str(NFTA_CHAIN_TYPE, "filter");
+    msg.attr_str(NFTA_CHAIN_TYPE, kind);
     msg
 }
 
@@ -426,11 +484,42 @@ fn rule_msg(rule: &Rule) -> Message {
                 meta(&mut msg, NFT_META_PKTTYPE);
                 cmp(&mut msg, NFT_CMP_NEQ, &[PACKET_HOST]);
             }
+            // An inet table sees IPv6 too: IPv4 first (one byte), then the source address
+            // under the pool's mask, all in network order.
+            Match::FromPool => {
+                meta(&mut msg, NFT_META_NFPROTO);
+                cmp(&mut msg, NFT_CMP_EQ, &[NFPROTO_IPV4]);
+                expr(&mut msg, "payload", |m| {
+                    m.attr_be32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+                    m.attr_be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+                    m.attr_be32(NFTA_PAYLOAD_OFFSET, IPV4_SADDR_OFFSET);
+                    m.attr_be32(NFTA_PAYLOAD_LEN, 4);
+                });
+                let mask = u32::MAX << (32 - POOL.1);
+                expr(&mut msg, "bitwise", |m| {
+                    m.attr_be32(NFTA_BITWISE_SREG, NFT_REG_1);
+                    m.attr_be32(NFTA_BITWISE_DREG, NFT_REG_1);
+                    m.attr_be32(NFTA_BITWISE_LEN, 4);
+                    m.data_value(NFTA_BITWISE_MASK, &mask.to_be_bytes());
+                    m.data_value(NFTA_BITWISE_XOR, &0u32.to_be_bytes());
+                });
+                cmp(&mut msg, NFT_CMP_EQ, &POOL.0.octets());
+            }
+            Match::NotToSession => {
+                meta(&mut msg, NFT_META_OIFNAME);
+                cmp(&mut msg, NFT_CMP_NEQ, BRIDGE_PREFIX.as_bytes());
+            }
         }
     }
     let code = match rule.verdict {
         Verdict::Accept => NF_ACCEPT,
         Verdict::Drop => NF_DROP,
+        Verdict::Masquerade => {
+            // No attributes: no flags, no port range.
+            expr(&mut msg, "masq", |_| {});
+            msg.end(list);
+            return msg;
+        }
     };
     expr(&mut msg, "immediate", |m| {
         m.attr_be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
@@ -763,6 +852,7 @@ mod tests {
                     NFT_META_IIFNAME => "iifname".to_string(),
                     NFT_META_OIFNAME => "oifname".to_string(),
                     NFT_META_PKTTYPE => "pkttype".to_string(),
+                    NFT_META_NFPROTO => "nfproto".to_string(),
                     k => k.to_string(),
                 };
                 format!("meta load {key} => reg {}", u(NFTA_META_DREG))
@@ -788,6 +878,19 @@ mod tests {
                 data_value(attr(data, NFTA_BITWISE_XOR)),
                 u(NFTA_BITWISE_LEN),
             ),
+            "payload" => {
+                assert_eq!(u(NFTA_PAYLOAD_BASE), NFT_PAYLOAD_NETWORK_HEADER);
+                format!(
+                    "payload load {}b @ network header + {} => reg {}",
+                    u(NFTA_PAYLOAD_LEN),
+                    u(NFTA_PAYLOAD_OFFSET),
+                    u(NFTA_PAYLOAD_DREG)
+                )
+            }
+            "masq" => {
+                assert!(attrs(data).is_empty(), "masq without flags or ports");
+                "masq".to_string()
+            }
             "fib" => {
                 assert_eq!(u(NFTA_FIB_RESULT), NFT_FIB_RESULT_OIF);
                 assert_eq!(u(NFTA_FIB_FLAGS), NFTA_FIB_F_DADDR | NFTA_FIB_F_IIF);
@@ -853,7 +956,7 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let same_bridge = s(&["fib daddr . iif oif => reg 1", "cmp neq reg 1 0x00000000"]);
         let flooded = s(&["meta load pkttype => reg 1", "cmp neq reg 1 0x00"]);
-        vec![
+        let mut rules = vec![
             join("input", vec![s(&IIF), reply(), vec![accept()]]),
             join("input", vec![s(&IIF), vec![drop()]]),
             join("forward", vec![s(&IIF), reply(), vec![accept()]]),
@@ -869,7 +972,25 @@ mod tests {
             },
             join("forward", vec![s(&OIF), reply(), vec![accept()]]),
             join("forward", vec![s(&OIF), vec![drop()]]),
-        ]
+        ];
+        if egress {
+            // As `nft --debug=netlink` shows `ip saddr 10.88.0.0/14 oifname != "isl-*"
+            // masquerade` (it prints registers as host-order words).
+            rules.push(join(
+                "postrouting",
+                vec![s(&[
+                    "meta load nfproto => reg 1",
+                    "cmp eq reg 1 0x02",
+                    "payload load 4b @ network header + 12 => reg 1",
+                    "bitwise reg 1 = (reg 1 & 0xfffc0000) ^ 0x00000000, 4 bytes",
+                    "cmp eq reg 1 0x0a580000",
+                    "meta load oifname => reg 1",
+                    "cmp neq reg 1 0x69736c2d",
+                    "masq",
+                ])],
+            ));
+        }
+        rules
     }
 
     // ---- Encoding ----------------------------------------------------------------------------
@@ -922,6 +1043,12 @@ mod tests {
         assert_eq!(str_of(attr(payload, NFTA_CHAIN_TABLE)), "isolab");
         assert_eq!(str_of(attr(payload, NFTA_CHAIN_NAME)), "forward");
         assert_eq!(str_of(attr(payload, NFTA_CHAIN_TYPE)), "filter");
+        let nat = chain_msg(Chain::Postrouting).finish(1);
+        let nat = &nat[NLMSG_HDRLEN + NFGENMSG_LEN..];
+        assert_eq!(str_of(attr(nat, NFTA_CHAIN_TYPE)), "nat");
+        let hook = attr(nat, NFTA_CHAIN_HOOK);
+        assert_eq!(be32(attr(hook, NFTA_HOOK_HOOKNUM)), NF_INET_POST_ROUTING);
+        assert_eq!(be32(attr(hook, NFTA_HOOK_PRIORITY)), 100);
         assert_eq!(be32(attr(payload, NFTA_CHAIN_POLICY)), NF_ACCEPT);
         let hook = attr(payload, NFTA_CHAIN_HOOK);
         assert_eq!(be32(attr(hook, NFTA_HOOK_HOOKNUM)), NF_INET_FORWARD);
@@ -954,6 +1081,9 @@ mod tests {
         let egress = describe(true);
         assert!(egress.contains("forward: iifname \"isl-*\" oifname \"isl-*\" drop\n"));
         assert!(!egress.contains("forward: iifname \"isl-*\" drop\n"));
+        assert!(egress
+            .ends_with("postrouting: ip saddr 10.88.0.0/14 oifname != \"isl-*\" masquerade\n"));
+        assert!(!describe(false).contains("postrouting"));
     }
 
     #[test]
@@ -1264,18 +1394,24 @@ mod tests {
             // The host: two session bridges, an outside network, routing on.
             std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
             let _host_listener = listen();
-            for (bridge, gateway) in [("isl-ta", "10.99.0.1/24"), ("isl-tb", "10.99.1.1/24")] {
+            for (bridge, gateway) in [("isl-ta", "10.88.0.1/24"), ("isl-tb", "10.88.1.1/24")] {
                 netlink::add_bridge(bridge).unwrap();
                 run("ip", &["addr", "add", gateway, "dev", bridge]);
                 netlink::set_up(bridge, true).unwrap();
             }
-            let a1 = node("va1", Some("isl-ta"), "10.99.0.2", "10.99.0.1");
-            let a2 = node("va2", Some("isl-ta"), "10.99.0.3", "10.99.0.1");
-            let _b1 = node("vb1", Some("isl-tb"), "10.99.1.2", "10.99.1.1");
+            let a1 = node("va1", Some("isl-ta"), "10.88.0.2", "10.88.0.1");
+            let a2 = node("va2", Some("isl-ta"), "10.88.0.3", "10.88.0.1");
+            let _b1 = node("vb1", Some("isl-tb"), "10.88.1.2", "10.88.1.1");
             let out = node("wan0", None, "172.31.0.2", "172.31.0.1");
-            // The outside answers sessions directly (no NAT here).
+            // The outside answers sessions directly, as long as it has this route back.
+            let route_back = |op: &str| {
+                netlink::in_netns_fd(out.netns.as_fd(), || {
+                    run("ip", &["route", op, "10.88.0.0/14", "via", "172.31.0.1"]);
+                })
+                .unwrap()
+            };
+            route_back("add");
             netlink::in_netns_fd(out.netns.as_fd(), || {
-                run("ip", &["route", "add", "10.99.0.0/16", "via", "172.31.0.1"]);
                 run("ip", &["route", "del", "default"]);
             })
             .unwrap();
@@ -1299,11 +1435,11 @@ mod tests {
                 // Without rules, routing through the host reaches everything.
                 remove().unwrap();
                 let open = [
-                    ("a1 → a2", reaches(Some(&a1), "10.99.0.3")),
-                    ("a1 → host", reaches(Some(&a1), "10.99.0.1")),
-                    ("a1 → b1", reaches(Some(&a1), "10.99.1.2")),
+                    ("a1 → a2", reaches(Some(&a1), "10.88.0.3")),
+                    ("a1 → host", reaches(Some(&a1), "10.88.0.1")),
+                    ("a1 → b1", reaches(Some(&a1), "10.88.1.2")),
                     ("a1 → outside", reaches(Some(&a1), "172.31.0.2")),
-                    ("outside → a1", reaches(Some(&out), "10.99.0.2")),
+                    ("outside → a1", reaches(Some(&out), "10.88.0.2")),
                     ("a1 ⇉ a2", broadcast_reaches(&a1, &a2)),
                 ];
                 assert!(open.iter().all(|&(_, ok)| ok), "{label}: {open:?}");
@@ -1311,17 +1447,17 @@ mod tests {
                 for egress in [false, true] {
                     install(egress).unwrap();
                     let got = [
-                        ("a1 → a2", reaches(Some(&a1), "10.99.0.3")),
+                        ("a1 → a2", reaches(Some(&a1), "10.88.0.3")),
                         ("a1 ⇉ a2", broadcast_reaches(&a1, &a2)),
-                        ("host → a1", reaches(None, "10.99.0.2")),
-                        ("a1 → host", reaches(Some(&a1), "10.99.0.1")),
+                        ("host → a1", reaches(None, "10.88.0.2")),
+                        ("a1 → host", reaches(Some(&a1), "10.88.0.1")),
                         (
                             "a1 → host's other address",
                             reaches(Some(&a1), "172.31.0.1"),
                         ),
-                        ("a1 → b1", reaches(Some(&a1), "10.99.1.2")),
+                        ("a1 → b1", reaches(Some(&a1), "10.88.1.2")),
                         ("a1 → outside", reaches(Some(&a1), "172.31.0.2")),
-                        ("outside → a1", reaches(Some(&out), "10.99.0.2")),
+                        ("outside → a1", reaches(Some(&out), "10.88.0.2")),
                     ];
                     let want = [
                         ("a1 → a2", true),
@@ -1334,6 +1470,15 @@ mod tests {
                         ("outside → a1", false),
                     ];
                     assert_eq!(got, want, "{label}, egress {egress}");
+                    // Without its route back, the outside answers only the host's address:
+                    // with egress, the masquerade makes a session's packets the host's.
+                    route_back("del");
+                    let nat = reaches(Some(&a1), "172.31.0.2");
+                    route_back("add");
+                    assert_eq!(
+                        nat, egress,
+                        "{label}, egress {egress}: a1 → outside, NAT only"
+                    );
                 }
             }
             remove().unwrap();

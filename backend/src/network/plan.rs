@@ -4,7 +4,11 @@
 //! Isolation comes from routing: a container gets only its subnet's route (and a default route
 //! through the bridge only when the server allows egress), so another session's subnet, the
 //! host's other networks and the internet are unreachable; the bridge's address (the host's
-//! side) is there for published ports.
+//! side) is there for published ports. The host's firewall ([`super::firewall`]) holds the same
+//! line when a container changes its routes, and does the NAT when egress is allowed: one rule
+//! for the whole [`POOL`], so no container leaves a rule behind (the bridge plugin's `ipMasq`
+//! would add a chain per container, which its DEL removes only while the container's network
+//! namespace still exists).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -18,10 +22,12 @@ use crate::runtime::cni::CNI_VERSION;
 pub const BRIDGE_PREFIX: &str = "isl-";
 /// Prefix of isolab's CNI network names.
 pub const NETWORK_PREFIX: &str = "isolab-";
-/// The first session subnet is 10.88.0.0/24, the last 10.91.255.0/24.
-const FIRST: u32 = u32::from_be_bytes([10, 88, 0, 0]);
-/// How many /24 subnets there are for sessions.
-pub const SUBNETS: u32 = 1024;
+/// Where session subnets come from: 10.88.0.0/14, from 10.88.0.0/24 to 10.91.255.0/24.
+pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 88, 0, 0), 14);
+/// The first session subnet.
+const FIRST: u32 = u32::from_be_bytes(POOL.0.octets());
+/// How many /24 subnets there are for sessions: all of [`POOL`].
+pub const SUBNETS: u32 = 1 << (24 - POOL.1);
 
 /// One session's network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +37,7 @@ pub struct NetworkPlan {
     pub bridge: String,
     /// Which /24 (0 .. SUBNETS).
     pub index: u32,
-    /// Containers may reach outside their subnet (default route, NAT for this subnet only).
+    /// Containers may reach outside their subnet (a default route; the firewall's NAT).
     pub egress: bool,
 }
 
@@ -92,7 +98,7 @@ impl NetworkPlan {
                     "type": "bridge",
                     "bridge": self.bridge,
                     "isGateway": true,
-                    "ipMasq": self.egress,
+                    "ipMasq": false,
                     "hairpinMode": true,
                     "ipam": {
                         "type": "host-local",
@@ -142,10 +148,11 @@ mod tests {
         );
         let last = NetworkPlan::new("x", SUBNETS - 1, false);
         assert_eq!(last.subnet(), "10.91.255.0".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(SUBNETS, 1024);
     }
 
     #[test]
-    fn egress_adds_a_default_route_and_nat() {
+    fn egress_adds_a_default_route_and_leaves_nat_to_the_firewall() {
         let closed = NetworkPlan::new("a", 3, false).conflist(Path::new("/ipam"), true);
         let bridge = &closed["plugins"][0];
         assert_eq!(bridge["ipMasq"], false);
@@ -156,7 +163,9 @@ mod tests {
             open["plugins"][0]["ipam"]["routes"],
             json!([{"dst": "0.0.0.0/0"}])
         );
-        assert_eq!(open["plugins"][0]["ipMasq"], true);
+        // The bridge plugin's per-container NAT chain would outlive a container whose network
+        // namespace is gone by DEL time; the firewall's one rule covers every session.
+        assert_eq!(open["plugins"][0]["ipMasq"], false);
         assert_eq!(open["plugins"][1]["type"], "portmap");
         // A container that publishes nothing: no portmap to run.
         let quiet = NetworkPlan::new("a", 3, true).conflist(Path::new("/ipam"), false);

@@ -68,8 +68,9 @@ pub struct Observer {
 }
 
 /// Mounts, id maps and interfaces change rarely (and cost the most to read): they are read on
-/// every 4th pass (once a second at the session's 250 ms), and on a target's first.
-const SLOW_EVERY: u64 = 4;
+/// every 2nd pass (every 500 ms at the session's 250 ms, the longest a change may take to
+/// reach the page), and on a target's first.
+const SLOW_EVERY: u64 = 2;
 
 /// What one pass of reading found about a target; compared with what was sent.
 struct Reading {

@@ -232,6 +232,9 @@ impl Runtime {
         stdio: StdioSpec,
     ) -> Result<Container, RuntimeError> {
         spec.validate()?;
+        // The store's lock, shared, until the container's state names its layers: a collection
+        // (exclusive) then either ran before the image was opened or sees this container.
+        let _store = self.images.lock(false)?;
         // Everything that can be refused is checked before anything is made.
         let image = match self.images.open(&spec.image) {
             Err(ImageError::NotFound(_)) if spec.image == BUSYBOX_IMAGE => {
@@ -463,6 +466,12 @@ impl Runtime {
 
     pub fn list(&self) -> Vec<ContainerState> {
         state::list(&self.paths)
+    }
+
+    /// The image layer folders live containers use (for the store's collection, which asks
+    /// under its lock).
+    pub fn layers_in_use(&self) -> std::collections::BTreeSet<PathBuf> {
+        self.list().into_iter().flat_map(|c| c.lower).collect()
     }
 
     /// Kill a container and wait until it is gone (its monitor cleans up; if the monitor is dead,

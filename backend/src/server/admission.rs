@@ -32,6 +32,39 @@ pub struct Policy {
     /// Balancers whose `X-Forwarded-For` is believed: behind one, the per-address cap counts
     /// the browser's address, not the balancer's.
     pub trusted_proxies: Vec<Cidr>,
+    /// Pages of other origins (exact, `scheme://host[:port]`, as [`parse_origin`] writes them)
+    /// that may open `/ws`, besides the server's own.
+    pub allowed_origins: Vec<String>,
+}
+
+/// An exact origin for `--allow-origin`: `http(s)://host[:port]`, written as a browser sends it
+/// in `Origin` (lower case, no default port, no path), so that it compares as text.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!("{text:?}: {why}; give an exact origin such as https://lab.example.com")
+    };
+    let lower = text.to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return Err(bad("the scheme must be http or https")),
+    };
+    // A single trailing slash is forgiven (a copied address); any other path is not an origin.
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.contains(['/', '?', '#', '@', '*']) || host.contains(char::is_whitespace) {
+        return Err(bad("an origin is only a scheme, a host and a port"));
+    }
+    if let Some((name, port)) = host.rsplit_once(':').filter(|_| !host.ends_with(']')) {
+        if name.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad("a bad port"));
+        }
+    }
+    let host = host.strip_suffix(default_port).unwrap_or(host);
+    Ok(format!("{scheme}://{host}"))
 }
 
 /// An address range, `10.0.0.0/8` or a single address.
@@ -253,6 +286,33 @@ mod tests {
             max_sessions: 0,
             node: "n1".into(),
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_allowed_origin_is_exact_and_written_as_a_browser_sends_it() {
+        let ok = |s: &str| parse_origin(s).unwrap();
+        assert_eq!(ok("https://lab.example.com"), "https://lab.example.com");
+        assert_eq!(ok("HTTPS://Lab.Example.COM/"), "https://lab.example.com");
+        assert_eq!(ok("https://lab.example.com:443"), "https://lab.example.com");
+        assert_eq!(ok("http://lab.example.com:80"), "http://lab.example.com");
+        assert_eq!(ok("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(ok("http://[::1]:8080"), "http://[::1]:8080");
+        assert_eq!(ok("http://[::1]"), "http://[::1]");
+        for bad in [
+            "lab.example.com",
+            "ftp://lab.example.com",
+            "https://",
+            "https://lab.example.com/page",
+            "https://*.example.com",
+            "https://lab.example.com:port",
+            "https://lab.example.com:99999",
+            "https://user@lab.example.com",
+            "*",
+            "null",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }
 

@@ -92,6 +92,9 @@ pub fn router(state: AppState, dist: PathBuf) -> Router {
 
 /// Run until SIGTERM or Ctrl-C; then remove every container and return.
 pub async fn serve(cfg: ServerConfig) -> Result<()> {
+    // Caught from the first moment: a SIGTERM during start-up (or just after the URL is out)
+    // must still end in a clean shutdown, not the default disposition's instant exit.
+    let stop = StopSignals::register()?;
     let paths = cfg.paths.clone();
     let runtime = tokio::task::spawn_blocking(move || Runtime::new(paths))
         .await?
@@ -209,7 +212,7 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        stop_signal().await;
+        stop.recv().await;
         tracing::info!("shutting down: removing every container");
         shutdown.cancel();
     })
@@ -248,11 +251,26 @@ fn write_secret(path: &std::path::Path, text: &str) -> Result<()> {
         .with_context(|| format!("write {}", path.display()))
 }
 
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// SIGTERM and SIGINT (Ctrl-C), caught from registration on.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn register() -> Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("catch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("catch SIGINT")?,
+        })
+    }
+
+    /// The first of the two.
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }

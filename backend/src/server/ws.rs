@@ -1,4 +1,5 @@
-//! The `/ws` upgrade: checks the Origin (same origin unless there is none, as from the CLI),
+//! The `/ws` upgrade: checks the Origin (same origin, or one `--allow-origin` names; a request
+//! without one, as from the CLI, passes),
 //! admits a new session (host load, sessions per address), then hands the socket to it. Also
 //! the gate in front of everything (the token) and `/healthz`.
 
@@ -168,7 +169,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !origin_allowed(&headers, &state.admission.allowed_origins) {
         state.metrics.refused(Refusal::Origin);
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
     }
@@ -265,11 +266,18 @@ async fn attach(mut socket: WebSocket, state: AppState, id: SessionId, slot: Opt
     }
 }
 
-/// A browser always sends Origin; it must name the host it connected to.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+/// A browser always sends Origin; it must name the host it connected to, or be one of
+/// `allowed` (exact origins, as [`super::admission::parse_origin`] writes them).
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin
         .strip_prefix("http://")
@@ -290,6 +298,10 @@ mod tests {
         h
     }
 
+    fn same_origin(headers: &HeaderMap) -> bool {
+        origin_allowed(headers, &[])
+    }
+
     #[test]
     fn only_the_same_origin_may_upgrade() {
         assert!(same_origin(&headers(None, "127.0.0.1:8080")));
@@ -302,5 +314,25 @@ mod tests {
             "127.0.0.1:8080"
         )));
         assert!(!same_origin(&headers(Some("null"), "127.0.0.1:8080")));
+    }
+
+    #[test]
+    fn an_allowed_origin_may_upgrade_and_no_other() {
+        let allowed = ["https://lab.example.com".to_string()];
+        let host = "127.0.0.1:8080";
+        let ok = |origin| origin_allowed(&headers(Some(origin), host), &allowed);
+        assert!(ok("https://lab.example.com"));
+        assert!(ok("https://LAB.example.com"), "hosts compare without case");
+        assert!(ok("http://127.0.0.1:8080"), "the same origin still may");
+        for refused in [
+            "http://lab.example.com",
+            "https://lab.example.com:8443",
+            "https://lab.example.com.evil.example",
+            "https://evil.example",
+            "null",
+        ] {
+            assert!(!ok(refused), "{refused}");
+        }
+        assert!(origin_allowed(&headers(None, host), &allowed));
     }
 }

@@ -1,5 +1,6 @@
 //! Images as the page sees them: the store's records turned into protocol types, and a
-//! container's changes.
+//! container's changes. The server collects unreferenced layers and blobs itself: after a
+//! session's build fails or replaces an image, when a session's images go, and at start-up.
 
 use isolab_shared::protocol::{codes, ChangeInfo, ImageInfo, LayerInfo, Ref, ServerMsg};
 
@@ -66,16 +67,39 @@ pub fn change_info(c: &Change) -> ChangeInfo {
     }
 }
 
-/// Remove what sessions of a crashed run built.
+/// The layer folders of every live container (their lower layers), which a collection keeps
+/// even when no image names them any more.
+/// Collect the layers and blobs no image and no live container uses (`why` is for the log).
+/// It waits for running builds and imports (they hold the store's lock shared), so whatever
+/// one of them has made or reused is named by its record before this looks, or was never kept.
+pub fn collect_unreferenced(rt: &Runtime, why: &str) {
+    match rt.images.collect(|| rt.layers_in_use()) {
+        Ok(got) if got.layers + got.blobs > 0 => {
+            tracing::info!(
+                layers = got.layers,
+                blobs = got.blobs,
+                "collected after {why}"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("collecting unreferenced layers after {why}: {e}"),
+    }
+}
+
+/// Remove what sessions of a crashed run built, and whatever no image names any more.
 pub fn gc(rt: &Runtime) -> Vec<String> {
-    let in_use: std::collections::BTreeSet<std::path::PathBuf> =
-        rt.list().into_iter().flat_map(|c| c.lower).collect();
     let mut removed = Vec::new();
     for name in rt.images.list().unwrap_or_default() {
-        if is_session_image(&name) && rt.images.remove_with_layers(&name, &in_use).is_ok() {
+        if is_session_image(&name)
+            && rt
+                .images
+                .remove_with_layers(&name, || rt.layers_in_use())
+                .is_ok()
+        {
             removed.push(name);
         }
     }
+    collect_unreferenced(rt, "a previous run");
     removed
 }
 
@@ -121,14 +145,14 @@ impl Session {
         self.built.clear();
         let _ = tokio::task::spawn_blocking(move || {
             // The session's containers are gone; other sessions' may use shared layers.
-            let in_use: std::collections::BTreeSet<std::path::PathBuf> =
-                rt.list().into_iter().flat_map(|c| c.lower).collect();
             for name in names {
-                match rt.images.remove_with_layers(&name, &in_use) {
+                match rt.images.remove_with_layers(&name, || rt.layers_in_use()) {
                     Ok(_) | Err(ImageError::NotFound(_)) => {}
                     Err(e) => tracing::warn!(image = %name, "remove at session end: {e}"),
                 }
             }
+            // What older builds of the same names, or failed ones, left.
+            collect_unreferenced(&rt, "a session's end");
         })
         .await;
     }
@@ -197,6 +221,8 @@ impl Session {
         let rt = self.state.runtime.clone();
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
+            // A rebuild replaces the record: the old one's layers may be left unnamed.
+            let replaces = rt.images.record(&req.name).is_ok();
             let forward = |msg: ServerMsg| {
                 let _ = events.send(Event::Build(msg));
             };
@@ -212,15 +238,23 @@ impl Session {
                     })
                 }
             });
-            let end = match result {
+            let (end, collect) = match result {
                 Ok(record) => {
                     let mut image = image_info(&record);
                     image.name = normalized;
-                    ServerMsg::Built { reference, image }
+                    (ServerMsg::Built { reference, image }, replaces)
                 }
-                Err(e) => ServerMsg::error(reference, "build_failed", e.to_string()),
+                // The steps that finished left layers and blobs no image names.
+                Err(e) => (
+                    ServerMsg::error(reference, "build_failed", e.to_string()),
+                    true,
+                ),
             };
             let _ = events.send(Event::BuildEnded(end));
+            // After the answer: the collection waits for other sessions' builds to end.
+            if collect {
+                collect_unreferenced(&rt, "a session's build");
+            }
         });
     }
 }

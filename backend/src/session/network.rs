@@ -29,9 +29,12 @@ pub(super) struct Member {
 }
 
 impl Session {
-    /// Whether a container of this spec joins the session's network.
+    /// Whether a container of this spec joins the session's network: a private network
+    /// namespace, unless the spec says `network: none`.
     pub(super) fn networked(&self, spec: &ContainerSpec) -> bool {
-        self.state.networks.config.enabled && spec.namespaces.net == NsMode::Private
+        self.state.networks.config.enabled
+            && spec.namespaces.net == NsMode::Private
+            && !spec.network_none()
     }
 
     /// Reserve what a new container needs (the session's network, its ports); an error has

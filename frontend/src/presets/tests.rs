@@ -82,6 +82,9 @@ fn joined_namespaces_and_limits() {
     assert_eq!(shared[0].namespaces.pid, NsMode::Private);
     assert_eq!(shared[1].namespaces.pid, NsMode::Container("alpha".into()));
     let net = Preset::Net.specs();
+    assert_eq!(net[0].namespaces.net, NsMode::Private);
+    assert!(net[0].network_none(), "alpha: only lo");
+    assert!(net.iter().all(|s| s.validate().is_ok()));
     assert_eq!(net[1].namespaces.net, NsMode::Container("alpha".into()));
     let cg = Preset::Cgroup.specs();
     assert_eq!(cg[0].name.as_deref(), Some("hog"));

@@ -399,3 +399,24 @@ fn the_runtime_is_isolab_runc_or_crun() {
     spec.runtime = Some("isolab".into());
     assert!(spec.validate().is_ok());
 }
+
+#[test]
+fn network_none_is_for_a_private_netns_without_ports() {
+    let mut spec = base();
+    assert!(!spec.network_none());
+    spec.network = Some("none".into());
+    assert!(spec.network_none());
+    assert!(spec.validate().is_ok());
+    let json = serde_json::to_value(&spec).unwrap();
+    assert_eq!(json["network"], "none");
+    spec.network = Some("default".into());
+    assert!(spec.validate().is_ok() && !spec.network_none());
+    spec.network = Some("host".into());
+    assert_eq!(refusal(&spec), ("invalid_network", "network".into()));
+    spec.network = Some("none".into());
+    spec.publish = vec!["8080:80".into()];
+    assert_eq!(refusal(&spec), ("conflicting_options", "publish".into()));
+    spec.publish.clear();
+    spec.namespaces.net = NsMode::Container("alpha".into());
+    assert_eq!(refusal(&spec), ("conflicting_options", "network".into()));
+}

@@ -14,6 +14,8 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 impl ImageStore {
     /// Write image `name` as an OCI image layout at `dest` (a new folder, or a `.tar`).
     pub fn export(&self, name: &str, dest: &Path) -> Result<(), ImageError> {
+        // Shared: a collection (which empties the work folder) or a removal waits for it.
+        let _lock = self.lock(false)?;
         let record = self.record(name)?;
         if dest.exists() && !(dest.is_dir() && is_empty_dir(dest)) {
             return Err(ImageError::Invalid {

@@ -1,15 +1,16 @@
 //! `isolab image import FILE|DIR`: an OCI image layout (a folder, or a tar of one) or a
 //! `docker save` tarball (its layers plain or gzip). Every blob is checked against its digest
-//! and every layer against the config's diff_ids before the image's record is written; what an
-//! import added is removed again if it fails, so a refused input leaves the store unchanged.
+//! and every layer against the config's diff_ids (even a layer the store has already) before the
+//! image's record is written; what an import added is removed again if it fails (unless another
+//! image now names it), so a refused input leaves the store unchanged.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, BufReader};
 use std::path::{Component, Path, PathBuf};
 
 use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
 
+use super::archive::unpack_archive;
 use super::record::{is_gzip, settings_from_config, HistoryStep};
 use super::{io_err, temp_name, Digest, ImageError, ImageRecord, ImageStore, LayerRecord, TempDir};
 
@@ -33,21 +34,43 @@ pub enum Progress {
     },
 }
 
-/// What an import adds, removed again on failure (unless it was there before).
-#[derive(Default)]
-struct Added {
-    blobs: Vec<Digest>,
-    layers: Vec<PathBuf>,
+/// What an import adds: on failure, whichever of it no record names by then is removed again.
+#[derive(Debug, Default)]
+pub(super) struct Added {
+    pub(super) blobs: Vec<Digest>,
+    /// Layer folders, by diff_id.
+    pub(super) layers: Vec<Digest>,
 }
 
 impl ImageStore {
     /// Import every image of `source` (an OCI layout folder or tar, or a `docker save` tar).
     /// `name` names the image when the input has one image (it is required when the input
     /// names none). Returns the names imported.
+    ///
+    /// The store's lock is held shared while the input is read; if it fails, what it added is
+    /// undone under the lock held exclusively ([`Self::roll_back`]).
     pub fn import(
         &self,
         source: &Path,
         name: Option<&str>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<String>, ImageError> {
+        let mut added = Added::default();
+        let result = self.import_shared(source, name, &mut added, progress);
+        if result.is_err() {
+            if let Err(e) = self.roll_back(&added) {
+                tracing::warn!("undoing a failed import: {e}");
+            }
+        }
+        result
+    }
+
+    /// The import itself, the store's lock held shared (so a collection waits for it).
+    fn import_shared(
+        &self,
+        source: &Path,
+        name: Option<&str>,
+        added: &mut Added,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<String>, ImageError> {
         let _lock = self.lock(false)?;
@@ -63,41 +86,50 @@ impl ImageStore {
             _unpacked = tmp;
             dir
         };
-        let mut added = Added::default();
-        let result = if dir.join("index.json").is_file() {
-            self.import_oci(&dir, name, &mut added, progress)
+        let records = if dir.join("index.json").is_file() {
+            self.import_oci(&dir, name, added, progress)?
         } else if dir.join("manifest.json").is_file() {
-            self.import_docker(&dir, name, &mut added, progress)
+            self.import_docker(&dir, name, added, progress)?
         } else {
-            Err(ImageError::Invalid {
+            return Err(ImageError::Invalid {
                 what: format!(
                     "{}: neither an OCI image layout (index.json) nor a docker save archive (manifest.json)",
                     source.display()
                 ),
-            })
+            });
         };
-        match result {
-            Ok(records) => {
-                let mut names = Vec::new();
-                for r in records {
-                    self.save_record(&r)?;
-                    progress(Progress::Done {
-                        name: r.name.clone(),
-                    });
-                    names.push(r.name);
-                }
-                Ok(names)
-            }
-            Err(e) => {
-                for d in &added.blobs {
-                    let _ = self.blobs.remove(d);
-                }
-                for l in &added.layers {
-                    let _ = fs::remove_dir_all(l);
-                }
-                Err(e)
+        let mut names = Vec::new();
+        for r in records {
+            self.save_record(&r)?;
+            progress(Progress::Done {
+                name: r.name.clone(),
+            });
+            names.push(r.name);
+        }
+        Ok(names)
+    }
+
+    /// Remove what a failed import added, unless a record names it by now. The lock is held
+    /// exclusively, so every import and build that ran beside this one has ended: one that
+    /// reused a blob or layer of ours has saved the record naming it (and it stays), or failed.
+    pub(super) fn roll_back(&self, added: &Added) -> Result<(), ImageError> {
+        if added.blobs.is_empty() && added.layers.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.lock(true)?;
+        let (keep_layers, keep_blobs) = self.referenced()?;
+        for diff_id in &added.layers {
+            let path = self.layer_dir(diff_id);
+            if !keep_layers.contains(&diff_id.to_string()) && path.is_dir() {
+                fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
             }
         }
+        for d in &added.blobs {
+            if !keep_blobs.contains(&d.to_string()) {
+                self.blobs.remove(d)?;
+            }
+        }
+        Ok(())
     }
 
     /// Copy a blob of the input into the store, checking its digest (and size, if known).
@@ -139,7 +171,7 @@ impl ImageStore {
         let existed = self.layer_dir(diff_id).is_dir();
         let record = self.unpack_blob(digest, media_type, Some(diff_id))?;
         if !existed {
-            added.layers.push(self.layer_dir(diff_id));
+            added.layers.push(diff_id.clone());
         }
         Ok(record)
     }
@@ -464,63 +496,4 @@ fn attach_history(config: &serde_json::Value, layers: &mut [LayerRecord]) {
             l.created_by = Some(by);
         }
     }
-}
-
-/// Unpack an archive of an image (a tar, maybe gzip) into `dest`: only folders and regular
-/// files, each strictly inside.
-fn unpack_archive(source: &Path, dest: &Path) -> Result<(), ImageError> {
-    fs::create_dir_all(dest).map_err(io_err("creating", dest))?;
-    let file = BufReader::new(File::open(source).map_err(io_err("opening", source))?);
-    let reader: Box<dyn io::Read> = if is_gzip(source)? {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    let bad = |what: String| ImageError::Invalid {
-        what: format!("{}: {what}", source.display()),
-    };
-    let mut archive = tar::Archive::new(reader);
-    let mut seen = BTreeSet::new();
-    for entry in archive
-        .entries()
-        .map_err(|e| bad(format!("not a tar archive: {e}")))?
-    {
-        let mut entry = entry.map_err(|e| bad(format!("a truncated or corrupt tar: {e}")))?;
-        let path = entry
-            .path()
-            .map_err(|e| bad(format!("an entry's name: {e}")))?
-            .into_owned();
-        let rel: PathBuf = path
-            .components()
-            .filter(|c| !matches!(c, Component::CurDir))
-            .collect();
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(bad(format!("entry {path:?} leaves the archive")));
-        }
-        let target = dest.join(&rel);
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
-        } else if kind.is_file() {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
-            }
-            let mut out = File::create(&target).map_err(io_err("creating", &target))?;
-            io::copy(&mut entry, &mut out)
-                .map_err(|e| bad(format!("a truncated or corrupt tar at {path:?}: {e}")))?;
-            seen.insert(rel);
-        } else {
-            // Symlinks, links and devices have no place in an image archive's own files.
-            return Err(bad(format!(
-                "entry {path:?} is a {kind:?}, not a file or folder"
-            )));
-        }
-    }
-    if seen.is_empty() {
-        return Err(bad("an empty archive".into()));
-    }
-    Ok(())
 }

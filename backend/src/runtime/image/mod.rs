@@ -9,14 +9,16 @@
 //!
 //! A container's root is an overlay of its image's layer folders (top first) and its own upper
 //! folder. Everything is written beside its final place and renamed in, so a half-made layer or
-//! record is never seen, and two imports or builds of the same content agree. Removing an image
-//! and collecting unreferenced layers and blobs ([`ImageStore::collect`]) holds the store's lock
-//! exclusively; imports and builds hold it shared while they add what their record will name.
+//! record is never seen, and two imports or builds of the same content agree. Removing an image,
+//! collecting unreferenced layers and blobs ([`ImageStore::collect`]) and undoing a failed import
+//! hold the store's lock exclusively; imports, builds and exports hold it shared while they add
+//! (or read) what a record names, so nothing a running one has made or reused is taken.
 //!
 //! There is no registry client: `busybox` is built locally from Debian's `busybox-static`
 //! (`isolab image init`), and other images are imported from files ([`import`]) or built
 //! (`isolab build`).
 
+mod archive;
 mod blobs;
 pub mod bootstrap;
 mod busybox;
@@ -309,9 +311,12 @@ impl ImageStore {
     pub fn remove_with_layers(
         &self,
         name: &str,
-        in_use: &BTreeSet<PathBuf>,
+        in_use: impl FnOnce() -> BTreeSet<PathBuf>,
     ) -> Result<Collected, ImageError> {
         let _lock = self.lock(true)?;
+        // Asked under the lock: a container being made holds it shared until its state names
+        // its layers.
+        let in_use = &in_use();
         let record = self.record(name)?;
         self.remove_record(name)?;
         let (keep_layers, keep_blobs) = self.referenced()?;
@@ -375,8 +380,14 @@ impl ImageStore {
 
     /// Remove every layer and blob no image names and no container uses (`in_use`: the layer
     /// folders of live containers).
-    pub fn collect(&self, in_use: &BTreeSet<PathBuf>) -> Result<Collected, ImageError> {
+    pub fn collect(
+        &self,
+        in_use: impl FnOnce() -> BTreeSet<PathBuf>,
+    ) -> Result<Collected, ImageError> {
         let _lock = self.lock(true)?;
+        // Asked under the lock: a container being made holds it shared until its state names
+        // its layers.
+        let in_use = &in_use();
         let (keep_layers, keep_blobs) = self.referenced()?;
         let mut out = Collected::default();
         if let Ok(entries) = fs::read_dir(self.layers_dir()) {

@@ -179,16 +179,10 @@ impl ImageStore {
         }
         if let Some(d) = diff_id {
             if self.layer_dir(d).is_dir() {
-                // Already unpacked by an earlier image: the blob is checked, not unpacked again.
-                let (got, _) =
-                    HashingReader::new(File::open(&path).map_err(io_err("opening", &path))?)
-                        .finish()
-                        .map_err(io_err("reading", &path))?;
-                if got != *digest {
-                    return Err(ImageError::Corrupt {
-                        what: format!("layer blob {digest} has digest {got}"),
-                    });
-                }
+                // Already unpacked by an earlier image: the blob is not unpacked again, but
+                // both its digest and its content's (the diff_id) are checked, so a blob cannot
+                // borrow another layer's folder.
+                self.check_blob(digest, &path, d)?;
                 return Ok(LayerRecord {
                     digest: digest.to_string(),
                     diff_id: d.to_string(),
@@ -225,12 +219,7 @@ impl ImageStore {
         }
         if let Some(want) = diff_id {
             if *want != got_diff {
-                return Err(ImageError::Corrupt {
-                    what: format!(
-                        "layer {}: the config says its content is {want}, it is {got_diff}",
-                        digest.short()
-                    ),
-                });
+                return Err(diff_id_mismatch(digest, want, &got_diff));
             }
         }
         let dest = self.layer_dir(&got_diff);
@@ -248,6 +237,35 @@ impl ImageStore {
             media_type,
             created_by: None,
         })
+    }
+
+    /// Check a stored layer blob against its digest and its uncompressed content against
+    /// `diff_id`, without unpacking it.
+    fn check_blob(&self, digest: &Digest, path: &Path, diff_id: &Digest) -> Result<(), ImageError> {
+        let file = BufReader::new(File::open(path).map_err(io_err("opening", path))?);
+        let mut blob = HashingReader::new(file);
+        let (got_diff, _) = if is_gzip(path)? {
+            HashingReader::new(GzDecoder::new(&mut blob))
+                .finish()
+                .map_err(|e| ImageError::Layer {
+                    layer: digest.short(),
+                    message: format!("not a valid gzip stream: {e}"),
+                })?
+        } else {
+            HashingReader::new(&mut blob)
+                .finish()
+                .map_err(io_err("reading", path))?
+        };
+        let (got_blob, _) = blob.finish().map_err(io_err("reading", path))?;
+        if got_blob != *digest {
+            return Err(ImageError::Corrupt {
+                what: format!("layer blob {digest} has digest {got_blob}"),
+            });
+        }
+        if got_diff != *diff_id {
+            return Err(diff_id_mismatch(digest, diff_id, &got_diff));
+        }
+        Ok(())
     }
 
     /// Write an image's OCI config and manifest blobs for `layers` (bottom first) and
@@ -356,6 +374,16 @@ impl ImageStore {
             layers,
             history,
         })
+    }
+}
+
+/// A layer blob whose uncompressed content is not the one its config names.
+fn diff_id_mismatch(digest: &Digest, want: &Digest, got: &Digest) -> ImageError {
+    ImageError::Corrupt {
+        what: format!(
+            "layer {}: the config says its content (diff_id) is {want}, it is {got}",
+            digest.short()
+        ),
     }
 }
 

@@ -164,9 +164,8 @@ fn removing_an_image_with_its_layers_keeps_what_another_image_uses() {
     let mut copy = store.record("busybox").unwrap();
     copy.name = "session-ab12cd34/copy".into();
     store.save_record(&copy).unwrap();
-    let none = BTreeSet::new();
     let got = store
-        .remove_with_layers("session-ab12cd34/copy", &none)
+        .remove_with_layers("session-ab12cd34/copy", BTreeSet::new)
         .unwrap();
     assert_eq!((got.layers, got.blobs), (0, 0), "busybox still names them");
     assert!(store.open("busybox").is_ok());
@@ -174,7 +173,7 @@ fn removing_an_image_with_its_layers_keeps_what_another_image_uses() {
     // A live container's layer folder stays even when no image names it.
     let layer = store.layer_dir(&Digest::parse(&copy.layers[0].diff_id).unwrap());
     let in_use = BTreeSet::from([layer.clone()]);
-    let got = store.remove_with_layers("busybox", &in_use).unwrap();
+    let got = store.remove_with_layers("busybox", || in_use).unwrap();
     assert_eq!(got.layers, 0);
     assert!(
         got.blobs >= 3,
@@ -182,4 +181,101 @@ fn removing_an_image_with_its_layers_keeps_what_another_image_uses() {
     );
     assert!(layer.is_dir());
     assert!(store.blobs().list().unwrap().is_empty());
+}
+
+/// A layer made from a folder holding one file.
+fn layer_of(store: &ImageStore, dir: &Path, file: &str) -> LayerRecord {
+    let src = dir.join(file);
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join(file), file).unwrap();
+    store.add_layer_from_dir(&src, file).unwrap()
+}
+
+#[test]
+fn a_blob_cannot_borrow_the_folder_of_a_layer_of_other_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::new(dir.path().join("data"));
+    let layer = layer_of(&store, dir.path(), "kept");
+    let diff_id = Digest::parse(&layer.diff_id).unwrap();
+    // A valid plain tar of other content, named by the existing layer's diff_id.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, "other", &b"other"[..]).unwrap();
+    let (other, _) = store
+        .blobs()
+        .write_bytes(&tar.into_inner().unwrap())
+        .unwrap();
+    let media = "application/vnd.oci.image.layer.v1.tar".to_string();
+    let err = store
+        .unpack_blob(&other, media.clone(), Some(&diff_id))
+        .unwrap_err();
+    assert!(matches!(err, ImageError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(&layer.diff_id), "{err}");
+    // Gzip too: the blob of another layer made here.
+    let gz = layer_of(&store, dir.path(), "gz");
+    let gz_digest = Digest::parse(&gz.digest).unwrap();
+    let err = store
+        .unpack_blob(&gz_digest, gz.media_type.clone(), Some(&diff_id))
+        .unwrap_err();
+    assert!(err.to_string().contains("diff_id"), "{err}");
+    // The layer's own blob still pairs with it, and its folder is untouched.
+    let again = store
+        .unpack_blob(
+            &Digest::parse(&layer.digest).unwrap(),
+            layer.media_type.clone(),
+            Some(&diff_id),
+        )
+        .unwrap();
+    assert_eq!(again.diff_id, layer.diff_id);
+    assert_eq!(
+        fs::read_to_string(store.layer_dir(&diff_id).join("kept")).unwrap(),
+        "kept"
+    );
+}
+
+#[test]
+fn a_failed_import_keeps_what_a_concurrent_one_recorded_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::new(dir.path().join("data"));
+    let shared = layer_of(&store, dir.path(), "shared");
+    let own = layer_of(&store, dir.path(), "own");
+    let digest = |s: &str| Digest::parse(s).unwrap();
+    // The failed import made both; a concurrent one reuses `shared`.
+    let added = import::Added {
+        blobs: vec![digest(&shared.digest), digest(&own.digest)],
+        layers: vec![digest(&shared.diff_id), digest(&own.diff_id)],
+    };
+    let other = store.lock(false).unwrap();
+    std::thread::scope(|s| {
+        let undo = s.spawn(|| store.roll_back(&added));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !undo.is_finished(),
+            "the rollback waits for the running import"
+        );
+        assert!(store.layer_dir(&digest(&own.diff_id)).is_dir());
+        // The concurrent import saves its record, then lets go of the lock.
+        let record = store.commit(
+            "other",
+            &ImageSettings::default(),
+            vec![shared.clone()],
+            vec![],
+        );
+        store.save_record(&record.unwrap()).unwrap();
+        drop(other);
+        undo.join().unwrap().unwrap();
+    });
+    assert!(
+        store.layer_dir(&digest(&shared.diff_id)).is_dir(),
+        "named: kept"
+    );
+    assert!(store.blobs().has(&digest(&shared.digest)));
+    assert!(store.open("other").is_ok());
+    assert!(
+        !store.layer_dir(&digest(&own.diff_id)).exists(),
+        "unnamed: removed"
+    );
+    assert!(!store.blobs().has(&digest(&own.digest)));
 }
