@@ -511,17 +511,19 @@ fn rule_msg(rule: &Rule) -> Message {
             }
         }
     }
-    let code = match rule.verdict {
-        Verdict::Accept => NF_ACCEPT,
-        Verdict::Drop => NF_DROP,
-        Verdict::Masquerade => {
-            // No attributes: no flags, no port range.
-            expr(&mut msg, "masq", |_| {});
-            msg.end(list);
-            return msg;
-        }
-    };
-    expr(&mut msg, "immediate", |m| {
+    match rule.verdict {
+        Verdict::Accept => verdict(&mut msg, NF_ACCEPT),
+        Verdict::Drop => verdict(&mut msg, NF_DROP),
+        // No attributes: no flags, no port range.
+        Verdict::Masquerade => expr(&mut msg, "masq", |_| {}),
+    }
+    msg.end(list);
+    msg
+}
+
+/// `immediate reg 0 CODE`: the rule's verdict.
+fn verdict(msg: &mut Message, code: u32) {
+    expr(msg, "immediate", |m| {
         m.attr_be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
         let data = m.nest(NFTA_IMMEDIATE_DATA);
         let verdict = m.nest(NFTA_DATA_VERDICT);
@@ -529,8 +531,6 @@ fn rule_msg(rule: &Rule) -> Message {
         m.end(verdict);
         m.end(data);
     });
-    msg.end(list);
-    msg
 }
 
 /// One expression of a rule's list: its name, then its attributes.
