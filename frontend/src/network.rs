@@ -7,19 +7,30 @@
 //! to a `move_interface` (its `state` or `error`, matched by `ref`) into it. The picture of
 //! the network is [`crate::view::picture`].
 
-use isolab_shared::protocol::{ClientMsg, Ref};
+use isolab_shared::protocol::{ClientMsg, InterfaceKind, Ref};
 use isolab_shared::spec::PortMapping;
 
 use crate::state::Problem;
 
 /// The interface the move control starts with: moved from a container that has none, it
-/// becomes a veth cable (`cable0` there, `cable0p` left behind).
+/// becomes a veth cable (`cable0` there, `cable0p` left behind), or a dummy that moves whole.
 pub const DEFAULT_INTERFACE: &str = "cable0";
 
 /// What the move control says about it.
 pub const MOVE_HINT: &str = "every interface lives in exactly one network namespace; moving one \
 takes it out of one container and into another — a veth pair is a cable whose two ends can \
-live in different namespaces";
+live in different namespaces (one end moves, its peer stays), a dummy moves whole";
+
+/// The kind select's options: the value sent, and what the option says.
+pub fn kind_options() -> [(InterfaceKind, &'static str); 2] {
+    InterfaceKind::ALL.map(|kind| {
+        let label = match kind {
+            InterfaceKind::Veth => "veth pair",
+            InterfaceKind::Dummy => "dummy",
+        };
+        (kind, label)
+    })
+}
 
 /// Where published ports are: the server's loopback.
 pub const LOOPBACK: &str = "127.0.0.1";
@@ -98,6 +109,8 @@ pub struct Move {
     pub interface: String,
     pub from: String,
     pub to: String,
+    /// What the server makes in `from` when it has no such interface.
+    pub kind: InterfaceKind,
 }
 
 impl Move {
@@ -107,6 +120,7 @@ impl Move {
             interface: self.interface,
             from: self.from,
             to: self.to,
+            kind: Some(self.kind),
         }
     }
 
@@ -141,6 +155,8 @@ pub struct MoveFields {
     pub interface: String,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// veth unless picked.
+    pub kind: InterfaceKind,
 }
 
 impl Default for MoveFields {
@@ -149,6 +165,7 @@ impl Default for MoveFields {
             interface: DEFAULT_INTERFACE.to_string(),
             from: None,
             to: None,
+            kind: InterfaceKind::default(),
         }
     }
 }
@@ -206,6 +223,7 @@ impl MoveFields {
                 interface,
                 from,
                 to,
+                kind: self.kind,
             })
         } else {
             Err(problems)

@@ -122,15 +122,19 @@ pub enum ClientMsg {
         container: String,
     },
     /// Move a network interface from one container's namespace to another's. When `from` has
-    /// no such interface, a veth pair is made there first (`interface` and `interface` + `p`),
-    /// so the move leaves a cable between the two. Answered by `state`; the live view shows
-    /// the interface leave one and appear in the other.
+    /// no such interface, one of `kind` is made there first: a veth pair (`interface` and
+    /// `interface` + `p`, the default), so the move leaves a cable between the two; or a dummy,
+    /// which moves whole. Answered by `state`; the live view shows the interface leave one and
+    /// appear in the other.
     MoveInterface {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
         interface: String,
         from: String,
         to: String,
+        /// What to make in `from` when it has no such interface; absent: veth.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<InterfaceKind>,
     },
     /// The lessons this server offers; answered by `lessons`.
     Lessons {
@@ -261,6 +265,47 @@ impl ClientMsg {
             ClientMsg::Lessons { reference } => *reference,
             ClientMsg::Ack { .. } => None,
         }
+    }
+}
+
+/// What `move_interface` makes in the source container when it has no interface of that name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterfaceKind {
+    /// A veth pair: one end moves, its peer (the name + `p`) stays.
+    #[default]
+    Veth,
+    /// A dummy interface, which moves whole.
+    Dummy,
+}
+
+impl InterfaceKind {
+    /// Every kind, in the order a page or a help text lists them.
+    pub const ALL: [InterfaceKind; 2] = [InterfaceKind::Veth, InterfaceKind::Dummy];
+
+    /// Its name on the wire (and on the command line): `veth`, `dummy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterfaceKind::Veth => "veth",
+            InterfaceKind::Dummy => "dummy",
+        }
+    }
+}
+
+impl std::fmt::Display for InterfaceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for InterfaceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<InterfaceKind, String> {
+        InterfaceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not an interface kind isolab makes (veth or dummy)"))
     }
 }
 

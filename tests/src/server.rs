@@ -100,8 +100,18 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The server's process id (to read its `/proc` files, or signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// Wait for the server to exit by itself (after a signal the test sent).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// SIGTERM, then the exit status.

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use isolab_shared::protocol::view::{ViewTarget, ViewUpdate};
-use isolab_shared::protocol::{ClientMsg, ServerMsg};
+use isolab_shared::protocol::{ClientMsg, InterfaceKind, ServerMsg};
 use isolab_shared::spec::ContainerSpec;
 use isolab_tests::server::{Client, Server};
 use isolab_tests::Isolab;
@@ -248,6 +248,7 @@ async fn an_interface_moves_between_containers_and_the_view_follows_it() {
         interface: "cable0".into(),
         from: "alpha".into(),
         to: "beta".into(),
+        kind: None,
     })
     .await;
     let views = views_until(&mut c, |v| {
@@ -308,6 +309,7 @@ async fn an_interface_moves_between_containers_and_the_view_follows_it() {
             interface: iface.into(),
             from: "alpha".into(),
             to: "beta".into(),
+            kind: None,
         })
         .await;
         loop {
@@ -563,5 +565,243 @@ async fn network_none_keeps_a_private_namespace_to_its_loopback() {
     }
     drop(c);
     drop(server);
+    t.assert_no_leaks();
+}
+
+/// Whether this kernel makes dummy interfaces (`CONFIG_DUMMY`), asked in a throwaway namespace.
+fn dummy_driver() -> bool {
+    let ok = std::process::Command::new("unshare")
+        .args(["-n", "ip", "link", "add", "probe0", "type", "dummy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("no dummy driver in this kernel (CONFIG_DUMMY): only the refusal is checked");
+    }
+    ok
+}
+
+/// Witness: each interface of the network namespace of `pid` but `lo`, with its kind, as
+/// `ip -d` sees them.
+fn ip_kinds(pid: i32) -> std::collections::BTreeMap<String, Option<String>> {
+    let out = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "-j",
+            "-d",
+            "link",
+            "show",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nsenter ip: {out:?}");
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    links
+        .iter()
+        .map(|l| {
+            let kind = l["linkinfo"]["info_kind"].as_str().map(str::to_string);
+            (l["ifname"].as_str().unwrap().to_string(), kind)
+        })
+        .filter(|(name, _)| name != "lo")
+        .collect()
+}
+
+/// The answer to request `reference` (`Ok` for its `state`, the code and message of its
+/// `error`), and the views that came meanwhile, merged as [`views_until`] merges them.
+async fn answer_and_views(
+    c: &mut Client,
+    reference: u64,
+) -> (
+    Result<(), (String, String)>,
+    std::collections::BTreeMap<ViewTarget, ViewUpdate>,
+) {
+    let mut views: std::collections::BTreeMap<ViewTarget, ViewUpdate> = Default::default();
+    loop {
+        match c.next_msg().await {
+            ServerMsg::View { target, update } => {
+                let v = views.entry(target).or_default();
+                if update.interfaces.is_some() {
+                    v.interfaces = update.interfaces;
+                }
+            }
+            ServerMsg::State {
+                reference: Some(r), ..
+            } if r == reference => return (Ok(()), views),
+            ServerMsg::Error {
+                reference: Some(r),
+                code,
+                message,
+                ..
+            } if r == reference => return (Err((code, message)), views),
+            _ => {}
+        }
+    }
+}
+
+/// The kind the latest view of `who` gives `iface`; `None` when the view does not list it.
+fn viewed_kind(
+    views: &std::collections::BTreeMap<ViewTarget, ViewUpdate>,
+    who: &str,
+    iface: &str,
+) -> Option<Option<String>> {
+    views
+        .get(&ViewTarget::Container(who.into()))?
+        .interfaces
+        .as_ref()?
+        .iter()
+        .find(|i| i.name == iface)
+        .map(|i| i.kind.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dummy_moves_whole_from_alpha_to_beta_and_the_view_follows_it() {
+    if !plugins_present() {
+        return;
+    }
+    let dummies = dummy_driver();
+    let t = Isolab::new(BIN);
+    let server = Server::start(&t);
+    let mut c = Client::connect(&server.url()).await;
+    let (_, alpha) = c.create(shell("alpha")).await;
+    let (_, beta) = c.create(shell("beta")).await;
+    let (alpha_pid, beta_pid) = (t.pid_of(&alpha.id), t.pid_of(&beta.id));
+    for name in ["alpha", "beta"] {
+        c.send(&ClientMsg::Watch {
+            reference: None,
+            target: ViewTarget::Container(name.into()),
+        })
+        .await;
+    }
+    let move_msg =
+        |reference: u64, interface: &str, kind: Option<InterfaceKind>| ClientMsg::MoveInterface {
+            reference: Some(reference),
+            interface: interface.into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+            kind,
+        };
+    c.send(&move_msg(7, "dummy0", Some(InterfaceKind::Dummy)))
+        .await;
+    let (answer, mut views) = answer_and_views(&mut c, 7).await;
+    if dummies {
+        answer.expect("the dummy moved");
+        // The live view: dummy0 is beta's, a dummy, with no peer; alpha has none.
+        while viewed_kind(&views, "beta", "dummy0").is_none()
+            || viewed_kind(&views, "alpha", "eth0").is_none()
+            || viewed_kind(&views, "alpha", "dummy0").is_some()
+        {
+            if let ServerMsg::View { target, update } = c.next_msg().await {
+                if update.interfaces.is_some() {
+                    views.entry(target).or_default().interfaces = update.interfaces;
+                }
+            }
+        }
+        assert_eq!(
+            viewed_kind(&views, "beta", "dummy0"),
+            Some(Some("dummy".into()))
+        );
+        assert_eq!(
+            peer_of(&views, "beta", "dummy0"),
+            None,
+            "a dummy has no peer"
+        );
+        assert_eq!(viewed_kind(&views, "alpha", "dummy0"), None);
+        // Witness: where `ip` sees it, and what it is; nothing was left in alpha.
+        assert_eq!(
+            ip_kinds(beta_pid).get("dummy0"),
+            Some(&Some("dummy".into()))
+        );
+        let left = ip_kinds(alpha_pid);
+        assert!(
+            !left.contains_key("dummy0") && !left.contains_key("dummy0p"),
+            "{left:?}"
+        );
+        // A name beta has is refused, whatever the kind.
+        c.send(&move_msg(8, "dummy0", Some(InterfaceKind::Dummy)))
+            .await;
+        let (answer, _) = answer_and_views(&mut c, 8).await;
+        assert_eq!(answer.unwrap_err().0, "interface_exists");
+    } else {
+        let (code, message) = answer.expect_err("no dummy driver: refused");
+        assert_eq!(code, "runtime", "{message}");
+        assert!(message.contains("dummy"), "{message}");
+        for pid in [alpha_pid, beta_pid] {
+            assert!(
+                !ip_kinds(pid).contains_key("dummy0"),
+                "nothing made, nothing left"
+            );
+        }
+    }
+    // With kind dummy, a name the target has is interface_exists, as for a veth.
+    c.send(&move_msg(9, "cable0", None)).await;
+    answer_and_views(&mut c, 9).await.0.expect("the veth moved");
+    assert_eq!(ip_kinds(beta_pid).get("cable0"), Some(&Some("veth".into())));
+    c.send(&move_msg(10, "cable0", Some(InterfaceKind::Dummy)))
+        .await;
+    let (answer, _) = answer_and_views(&mut c, 10).await;
+    assert_eq!(answer.unwrap_err().0, "interface_exists");
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+#[test]
+fn net_move_kind_dummy_moves_a_dummy_between_local_containers() {
+    let dummies = dummy_driver();
+    let t = Isolab::new(BIN);
+    t.ok(&["run", "-d", "--name", "a", "busybox", "sleep", "600"]);
+    t.ok(&["run", "-d", "--name", "b", "busybox", "sleep", "600"]);
+    let (a, b) = (t.pid_of("a"), t.pid_of("b"));
+    // Inside each container, as its own tools see its namespace.
+    let listed = |name: &str| -> Vec<String> {
+        t.ok(&["exec", name, "ls", "/sys/class/net"])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let out = t.run(&[
+        "net", "move", "dummy0", "--from", "a", "--to", "b", "--kind", "dummy",
+    ]);
+    if dummies {
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            isolab_tests::stdout(&out),
+            "dummy0 (a new dummy) moved to b\n"
+        );
+        assert_eq!(ip_kinds(b).get("dummy0"), Some(&Some("dummy".into())));
+        assert!(ip_kinds(a).is_empty(), "moved whole: {:?}", ip_kinds(a));
+        assert!(
+            listed("b").contains(&"dummy0".to_string()),
+            "{:?}",
+            listed("b")
+        );
+        assert_eq!(listed("a"), ["lo"]);
+    } else {
+        assert!(!out.status.success(), "{out:?}");
+        let err = isolab_tests::stderr(&out);
+        assert!(err.contains("cannot make a dummy interface"), "{err}");
+        assert!(ip_kinds(a).is_empty() && ip_kinds(b).is_empty());
+    }
+    // Another kind is refused by the command line.
+    let out = t.run(&[
+        "net", "move", "x0", "--from", "a", "--to", "b", "--kind", "bond",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // Without --kind: a veth pair, as before.
+    assert_eq!(
+        t.ok(&["net", "move", "cable0", "--from", "a", "--to", "b"]),
+        "cable0 moved to b; its peer cable0p stays in a\n"
+    );
+    assert_eq!(ip_kinds(a).get("cable0p"), Some(&Some("veth".into())));
+    assert_eq!(ip_kinds(b).get("cable0"), Some(&Some("veth".into())));
+    assert_eq!(listed("a"), ["cable0p", "lo"]);
+    assert!(
+        listed("b").contains(&"cable0".to_string()),
+        "{:?}",
+        listed("b")
+    );
+    t.ok(&["rm", "a", "b"]);
     t.assert_no_leaks();
 }

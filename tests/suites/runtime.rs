@@ -1249,5 +1249,11 @@ fn publishing_a_port_without_a_server_is_refused_not_ignored() {
         assert_refused(&out, "-p/--publish needs --server");
         assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
     }
+    // Nor in a bundle's config.json, which has no place for it.
+    let bundle = tempfile::tempdir().unwrap();
+    let dir = bundle.path().to_str().unwrap();
+    let out = t.run(&["spec", "--bundle", dir, "-p", "8080:80", "busybox"]);
+    assert_refused(&out, "-p/--publish needs --server");
+    assert!(!bundle.path().join("config.json").exists());
     t.assert_no_leaks();
 }

@@ -1446,3 +1446,140 @@ fn a_sigterm_right_after_start_up_is_a_clean_shutdown() {
     }
     t.assert_no_leaks();
 }
+
+/// `isolab …` that must fail at start-up: its stderr (killed, and the test failed, if it is
+/// still running after 15 s).
+fn refused_at_start(mut cmd: std::process::Command) -> String {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("it started: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Two servers must not share a state root (the second would remove the first's containers as
+/// a crashed run's) nor, with session networks, a network namespace (firewall table, bridges).
+#[test]
+fn a_second_server_on_the_same_state_root_or_network_namespace_is_refused() {
+    let t = Isolab::new(BIN);
+    let mut first = Server::start(&t);
+    let err = refused_at_start(t.cmd(&["serve", "--listen", "127.0.0.1:0", "--no-network"]));
+    assert!(err.contains("uses the state root"), "{err}");
+    let other = tempfile::Builder::new()
+        .prefix("isolab-test-other-")
+        .tempdir_in("/run")
+        .unwrap();
+    let other_root = other.path().to_str().unwrap();
+    let err = refused_at_start(t.cmd(&[
+        "--state-root",
+        other_root,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert!(err.contains("in this network namespace"), "{err}");
+    // Its own state root and no networks: it runs beside the first.
+    let mut beside = Server::from_command(t.cmd(&[
+        "--state-root",
+        other_root,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-network",
+    ]));
+    assert!(beside.stop().success());
+    // The first one was not disturbed: it still makes containers.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = Client::connect(&first.url()).await;
+        let (handle, _) = c
+            .create(ContainerSpec::new("busybox", vec!["sh".into()]))
+            .await;
+        c.input(handle, "echo still-$((40+2))\n").await;
+        c.output_until(handle, "still-42").await;
+    });
+    assert!(first.stop().success());
+    t.assert_no_leaks();
+}
+
+/// The server's resident memory, from `/proc/PID/status`.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// One round of a slow reader: about a fifth of the time reading (and acknowledging what it
+/// read), the rest busy elsewhere. The bytes read.
+async fn slow_round(c: &mut Client, handle: u32) -> u64 {
+    let got = c.drain_for(Duration::from_millis(20)).await as u64;
+    c.send(&ClientMsg::Ack { handle, bytes: got }).await;
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    got
+}
+
+/// `yes` against a client that reads slowly and acknowledges what it has read (as a busy page
+/// does): output keeps flowing at the client's pace, the server's memory stays where it was,
+/// and the session's other terminal still answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn yes_against_a_slow_reader_keeps_the_server_s_memory_bounded() {
+    let t = Isolab::new(BIN);
+    let server = Server::start_with(&t, &["--grace", "1", "--no-network"]);
+    let mut c = Client::connect(&server.url()).await;
+    let flood = create(&mut c, shell("flood")).await;
+    let calm = create(&mut c, shell("calm")).await;
+    c.input(flood, "yes\n").await;
+    let mut read = 0u64;
+    for _ in 0..10 {
+        read += slow_round(&mut c, flood).await;
+    }
+    let before = rss_kib(server.pid());
+    for _ in 0..60 {
+        read += slow_round(&mut c, flood).await;
+    }
+    let after = rss_kib(server.pid());
+    assert!(
+        read > 1 << 20,
+        "output flowed at the client's pace: {read} bytes"
+    );
+    assert!(
+        after < before + 8 * 1024,
+        "the server's memory grew from {before} to {after} KiB while a slow client read {read} bytes"
+    );
+    // The other terminal answers while the flood goes on (flow control is per terminal).
+    c.input(calm, "echo calm-$((6*7))\n").await;
+    c.output_until(calm, "calm-42").await;
+    drop(c);
+    drop(server);
+    t.assert_no_leaks();
+}
+
+/// Ctrl-C (SIGINT) is a shutdown like SIGTERM: every container removed, exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_removes_every_container_and_exits_cleanly() {
+    let t = Isolab::new(BIN);
+    let mut server = Server::start_with(&t, &["--grace", "60", "--no-network"]);
+    let mut c = Client::connect(&server.url()).await;
+    create(&mut c, shell("alpha")).await;
+    // SAFETY: kill takes a pid and a signal number; the pid is our own child's.
+    unsafe { libc::kill(server.pid() as i32, libc::SIGINT) };
+    let status = server.wait();
+    assert!(status.success(), "{status:?}");
+    drop(c);
+    t.assert_no_leaks();
+}

@@ -58,7 +58,9 @@ pub fn test(root: &Path) -> Result<()> {
         println!("xtask: the page in headless chromium (node --test tests/browser/)");
         cmd::run(
             Command::new("node")
-                .args(["--test", "tests/browser/"])
+                // One file at a time: each test's server uses the default state root and the
+                // host's network namespace, which `isolab serve` claims for itself.
+                .args(["--test", "--test-concurrency=1", "tests/browser/"])
                 .env("ISOLAB_BIN", root.join("target/debug/isolab"))
                 .current_dir(root),
         )?;

@@ -1,22 +1,28 @@
-//! `isolab net move IFACE --from A --to B`.
+//! `isolab net move IFACE --from A --to B [--kind veth|dummy]`, `net check`, `net firewall`.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use isolab_shared::protocol::InterfaceKind;
 
 use crate::network::moving::move_interface;
 use crate::runtime::container::Runtime;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NetCommand {
-    /// Move a network interface from one container to another (a veth pair is made in the
-    /// first when it has no such interface, so the two end up joined by a cable).
+    /// Move a network interface from one container to another. When the first has no such
+    /// interface, one is made there: a veth pair (one end moves, so the two end up joined by a
+    /// cable) or a dummy (which moves whole).
     Move {
         interface: String,
         #[arg(long)]
         from: String,
         #[arg(long)]
         to: String,
+        /// What to make in FROM when it has no interface of that name.
+        #[arg(long, default_value = "veth", value_parser = kind_parser())]
+        kind: InterfaceKind,
     },
     /// Ask the CNI plugins to CHECK a container's network attachment.
     Check { container: String },
@@ -27,6 +33,12 @@ pub enum NetCommand {
         #[arg(long)]
         egress: bool,
     },
+}
+
+/// `--kind`: the protocol's names, listed in `--help` and in the error for another.
+fn kind_parser() -> impl TypedValueParser<Value = InterfaceKind> {
+    PossibleValuesParser::new(InterfaceKind::ALL.map(InterfaceKind::as_str))
+        .try_map(|s| s.parse::<InterfaceKind>())
 }
 
 pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
@@ -48,6 +60,7 @@ pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
             interface,
             from,
             to,
+            kind,
         } => {
             let pid = |name: &str| -> Result<i32> {
                 let st = rt.find(name)?;
@@ -62,12 +75,14 @@ pub fn run(rt: &Runtime, cmd: NetCommand) -> Result<ExitCode> {
                     "{name} uses the host's network namespace: isolab does not move the host's interfaces"
                 );
             }
-            let moved = move_interface(&interface, (&from, a), (&to, b))?;
-            match moved.created_peer {
-                Some(peer) => {
+            let moved = move_interface(&interface, kind, (&from, a), (&to, b))?;
+            tracing::debug!(%interface, %from, %to, created = ?moved.created, "moved");
+            match (moved.created, moved.created_peer) {
+                (_, Some(peer)) => {
                     println!("{interface} moved to {to}; its peer {peer} stays in {from}")
                 }
-                None => println!("{interface} moved to {to}"),
+                (Some(made), None) => println!("{interface} (a new {made}) moved to {to}"),
+                (None, None) => println!("{interface} moved to {to}"),
             }
         }
         NetCommand::Check { container } => {

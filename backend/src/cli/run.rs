@@ -173,13 +173,19 @@ const FORWARDED: [Signal; 6] = [
     Signal::SIGUSR2,
 ];
 
-pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
-    // Refused rather than ignored: only a server publishes ports (on its session network).
+/// Refused rather than ignored: only a server publishes ports (on its session network), and a
+/// bundle's `config.json` has no place for them.
+fn no_local_ports(args: &RunArgs) -> Result<()> {
     anyhow::ensure!(
         args.publish.is_empty(),
         "-p/--publish needs --server: only a server publishes ports (on its session \
-         network), a local run does not; give --server ws://HOST:PORT/ws"
+         network), a local run or bundle does not; give --server ws://HOST:PORT/ws"
     );
+    Ok(())
+}
+
+pub fn run(rt: &Runtime, args: RunArgs) -> Result<ExitCode> {
+    no_local_ports(&args)?;
     let spec = args.to_spec();
     let opts = CreateOptions {
         allow_host_namespaces: true,
@@ -312,6 +318,7 @@ pub struct SpecArgs {
 }
 
 pub fn spec(rt: &Runtime, args: SpecArgs) -> Result<ExitCode> {
+    no_local_ports(&args.run)?;
     let spec = args.run.to_spec();
     spec.validate()?;
     let id = crate::runtime::new_id();

@@ -1,10 +1,10 @@
 //! What only the inside can tell: the hostname (`uname` answers for the caller's UTS
 //! namespace) and the network interfaces (netlink answers for the caller's network namespace).
 //!
-//! A short-lived thread joins the container's UTS and network namespaces with `setns` and asks;
-//! nothing runs inside the container. Both kinds may be joined by one thread of a
-//! multi-threaded process (unlike mnt and user), and the thread's namespaces end with it, so
-//! the server's other threads never see them.
+//! One short-lived thread per pass joins each watched container's UTS and network namespaces in
+//! turn with `setns` and asks; nothing runs inside the container. Both kinds may be joined by
+//! one thread of a multi-threaded process (unlike mnt and user), and the thread's namespaces end
+//! with it, so the server's other threads never see them.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -95,44 +95,62 @@ pub type Inside = (
     Vec<super::links::PendingPeer>,
 );
 
-/// Ask inside `pid`'s UTS namespace (when `uts`) and network namespace (when `net`), from a
-/// thread of its own.
-pub fn read_inside(
-    pid: i32,
-    uts: bool,
-    net: bool,
-    candidates: Vec<super::links::Candidate>,
-) -> io::Result<Inside> {
-    // Opened here, so that a process that is gone fails before a thread is made.
-    let uts_ns = uts
-        .then(|| File::open(format!("/proc/{pid}/ns/uts")))
-        .transpose()?;
-    let net_ns = net
-        .then(|| File::open(format!("/proc/{pid}/ns/net")))
-        .transpose()?;
-    std::thread::Builder::new()
-        .name("isolab-observe".into())
-        .spawn(move || {
-            let hostname = match uts_ns {
-                Some(ns) => {
-                    setns(ns, CloneFlags::CLONE_NEWUTS)?;
-                    Some(uts_here()?)
-                }
-                None => None,
-            };
-            let (interfaces, pending) = match net_ns {
-                Some(ns) => {
-                    setns(ns, CloneFlags::CLONE_NEWNET)?;
-                    let mut list = interfaces_here()?;
-                    let pending = super::links::kinds_and_peers(&mut list, &candidates);
-                    (Some(list), pending)
-                }
-                None => (None, Vec::new()),
-            };
-            Ok((hostname, interfaces, pending))
-        })?
-        .join()
-        .map_err(|_| io::Error::other("the observer thread panicked"))?
+/// What to ask inside one container: the hostname in its UTS namespace (when `uts`), the
+/// interfaces in its network namespace (when `net`, with the namespaces a veth's peer may be in).
+pub struct Ask<'a> {
+    pub uts: Option<&'a File>,
+    pub net: Option<&'a File>,
+    pub candidates: super::links::Candidates<'a>,
+}
+
+/// Ask inside each container in turn, from one thread of its own: it joins each one's UTS and
+/// network namespaces before reading what they hold, and its namespaces end with it.
+pub fn read_inside(asks: Vec<Ask<'_>>) -> Vec<io::Result<Inside>> {
+    if asks.is_empty() {
+        return Vec::new();
+    }
+    let n = asks.len();
+    let done = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("isolab-observe".into())
+            .spawn_scoped(scope, move || {
+                asks.into_iter()
+                    .map(|mut ask| ask_one(&mut ask))
+                    .collect::<Vec<_>>()
+            })
+            .map(|worker| worker.join())
+    });
+    match done {
+        Ok(Ok(results)) => results,
+        Ok(Err(_)) => (0..n)
+            .map(|_| Err(io::Error::other("the observer thread panicked")))
+            .collect(),
+        Err(e) => {
+            let kind = e.kind();
+            (0..n).map(|_| Err(io::Error::from(kind))).collect()
+        }
+    }
+}
+
+/// One container's answers, on the thread of [`read_inside`].
+fn ask_one(ask: &mut Ask<'_>) -> io::Result<Inside> {
+    let hostname = match ask.uts {
+        Some(ns) => {
+            setns(ns, CloneFlags::CLONE_NEWUTS)?;
+            Some(uts_here()?)
+        }
+        None => None,
+    };
+    let (interfaces, pending) = match ask.net {
+        Some(ns) => {
+            setns(ns, CloneFlags::CLONE_NEWNET)?;
+            let mut list = interfaces_here()?;
+            let pending = super::links::kinds_and_peers(&mut list, &mut ask.candidates, None);
+            (Some(list), pending)
+        }
+        None => (None, Vec::new()),
+    };
+    Ok((hostname, interfaces, pending))
 }
 
 #[cfg(test)]

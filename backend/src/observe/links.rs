@@ -30,14 +30,59 @@ pub struct PendingPeer {
     pub label: String,
 }
 
+/// The namespaces a veth's peer may be in, each asked for its id (the calling thread's
+/// namespace numbers it) at most once.
+pub struct Candidates<'a> {
+    list: Vec<&'a Candidate>,
+    ids: Vec<Option<Option<i32>>>,
+}
+
+impl<'a> Candidates<'a> {
+    pub fn new(list: Vec<&'a Candidate>) -> Candidates<'a> {
+        let ids = vec![None; list.len()];
+        Candidates { list, ids }
+    }
+
+    /// The first candidate the calling thread's namespace numbers `id`.
+    fn find(&mut self, id: i32) -> Option<&'a Candidate> {
+        (0..self.list.len())
+            .find(|&i| self.id(i) == Some(id))
+            .map(|i| self.list[i])
+    }
+
+    /// The id of the namespace of `container`'s candidate (None: not a candidate).
+    pub fn id_of(&mut self, container: &str) -> Option<Option<i32>> {
+        let i = self
+            .list
+            .iter()
+            .position(|c| c.container.as_deref() == Some(container))?;
+        Some(self.id(i))
+    }
+
+    fn id(&mut self, i: usize) -> Option<i32> {
+        *self.ids[i]
+            .get_or_insert_with(|| netlink::netns_id(self.list[i].netns.as_fd()).ok().flatten())
+    }
+}
+
 /// In the calling thread's namespace: each interface's kind, and for veths the namespace their
-/// peer is in (or the peer's name, when it is in the same namespace).
+/// peer is in (or the peer's name, when it is in the same namespace). `links` are that
+/// namespace's, when already listed in this pass (the host's).
 pub fn kinds_and_peers(
     interfaces: &mut [InterfaceView],
-    candidates: &[Candidate],
+    candidates: &mut Candidates<'_>,
+    links: Option<&[Link]>,
 ) -> Vec<PendingPeer> {
-    let Ok(links) = netlink::links() else {
-        return Vec::new();
+    let listed;
+    let links = match links {
+        Some(l) => l,
+        None => match netlink::links() {
+            Ok(l) => {
+                listed = l;
+                &listed[..]
+            }
+            Err(_) => return Vec::new(),
+        },
     };
     let mut pending = Vec::new();
     for iface in interfaces.iter_mut() {
@@ -59,10 +104,7 @@ pub fn kinds_and_peers(
                     .map(|l| format!("{} here", l.name));
             }
             Some(id) => {
-                let found = candidates
-                    .iter()
-                    .find(|c| netlink::netns_id(c.netns.as_fd()).ok().flatten() == Some(id));
-                if let Some(c) = found {
+                if let Some(c) = candidates.find(id) {
                     pending.push(PendingPeer {
                         interface: iface.name.clone(),
                         peer_index,
@@ -77,19 +119,23 @@ pub fn kinds_and_peers(
 }
 
 /// The session's network from the host: the bridge, and which host veth leads to which
-/// container (`members`: name, address, published ports, host pid).
+/// container (`members`: name, address, published ports, host pid). `candidates` are the
+/// host's (their ids are asked once for this and the host's veths).
 pub fn network_view(
     plan: &NetworkPlan,
     members: &[(String, String, Vec<String>, i32)],
     host_links: &[Link],
+    candidates: &mut Candidates<'_>,
 ) -> NetworkView {
     let bridge = host_links.iter().find(|l| l.name == plan.bridge);
     let ids: Vec<(String, Option<i32>)> = members
         .iter()
         .map(|(name, _, _, pid)| {
-            let id = File::open(format!("/proc/{pid}/ns/net"))
-                .ok()
-                .and_then(|f| netlink::netns_id(f.as_fd()).ok().flatten());
+            let id = candidates.id_of(name).unwrap_or_else(|| {
+                File::open(format!("/proc/{pid}/ns/net"))
+                    .ok()
+                    .and_then(|f| netlink::netns_id(f.as_fd()).ok().flatten())
+            });
             (name.clone(), id)
         })
         .collect();

@@ -4,9 +4,11 @@
 //! Everything is read, nothing is changed: namespace inodes, process status lines, mount
 //! tables and id maps from `/proc`; usage from the cgroup files; hostname and interfaces
 //! through `setns` in a short-lived thread (`inside.rs`). A session calls [`Observer::observe`]
-//! on the blocking pool a few times a second while something is watched.
+//! on the blocking pool a few times a second while something is watched. The files read on
+//! every pass stay open between passes (`kept.rs`).
 
 mod inside;
+mod kept;
 mod links;
 mod mounts;
 mod procfs;
@@ -15,12 +17,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use isolab_shared::protocol::view::{
-    CgroupView, InterfaceView, KernelView, NsView, ProcessView, ProcessesView, ViewTarget,
-    ViewUpdate,
+    CgroupView, InterfaceView, KernelView, MountsView, NsView, ProcessView, ProcessesView,
+    ViewTarget, ViewUpdate,
 };
 use isolab_shared::spec::NsKind;
 
-use crate::runtime::cgroups::{CgroupManager, CgroupVersion};
+use crate::runtime::cgroups::{CgroupManager, CgroupVersion, Sources, Stats};
 
 /// The server's own network namespace inode (the host's, for the view).
 pub fn host_net_inode() -> u64 {
@@ -65,6 +67,14 @@ pub struct Observer {
     /// Each subject's namespaces (by pid), re-read on slow passes: a process keeps its
     /// namespaces unless it calls `setns` or `unshare` itself.
     ns: HashMap<i32, [u64; 8]>,
+    /// Files read on every pass, kept open: processes' status lines, command lines and id maps,
+    /// cgroup files, UTS namespaces.
+    kept: kept::Kept,
+    /// Where each container's cgroup figures are (by id), found once.
+    cgroup_sources: HashMap<String, Sources>,
+    /// This pass's status and command line of each process read (the host's list and a
+    /// container's may both show it).
+    procs: HashMap<i32, Option<(procfs::Status, String)>>,
 }
 
 /// Mounts, id maps and interfaces change rarely (and cost the most to read): they are read on
@@ -99,6 +109,10 @@ impl Observer {
             .retain(|t, _| watched.contains(t) && !fresh.contains(t));
         let live: BTreeSet<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
         self.cpu.retain(|id, _| live.contains(id.as_str()));
+        self.cgroup_sources
+            .retain(|id, _| live.contains(id.as_str()));
+        self.kept.next_pass();
+        self.procs.clear();
         let mut out = Vec::new();
         let slow_pass = self.passes.is_multiple_of(SLOW_EVERY);
         self.passes += 1;
@@ -109,18 +123,31 @@ impl Observer {
         self.ns.retain(|pid, _| live_pids.contains(pid));
         for s in subjects {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.ns.entry(s.pid) {
-                if let Ok(ns) = procfs::ns_inodes(&s.pid.to_string()) {
+                if let Ok(ns) = procfs::ns_inodes_kept(&mut self.kept, &s.pid.to_string()) {
                     slot.insert(ns);
                 }
             }
         }
         // A target seen for the first time is read whole, like on a slow pass.
         let whole = slow_pass || watched.iter().any(|t| !self.sent.contains_key(t));
-        let world = World::read(cgroups, subjects, watched, &self.ns, network, whole);
+        let world = World::read(
+            cgroups,
+            subjects,
+            watched,
+            &self.ns,
+            network,
+            whole,
+            &mut self.kept,
+        );
+        let mut inside = self.read_inside(&world, watched, slow_pass);
         let mut readings = Vec::new();
         for target in watched {
             let slow = slow_pass || !self.sent.contains_key(target);
-            if let Some(reading) = self.read(cgroups, &world, target, slow) {
+            let inside = match target {
+                ViewTarget::Container(name) => inside.remove(name),
+                ViewTarget::Host => None,
+            };
+            if let Some(reading) = self.read(cgroups, &world, target, slow, inside) {
                 readings.push((target.clone(), reading));
             }
         }
@@ -134,6 +161,106 @@ impl Observer {
             }
         }
         out
+    }
+
+    /// What only the inside of each watched container can tell (its hostname when its UTS
+    /// namespace is its own; its interfaces, on a slow pass, when its network namespace is),
+    /// all asked from one thread; by container name.
+    fn read_inside(
+        &mut self,
+        world: &World,
+        watched: &BTreeSet<ViewTarget>,
+        slow_pass: bool,
+    ) -> HashMap<String, std::io::Result<inside::Inside>> {
+        let mut wanted = Vec::new();
+        for target in watched {
+            let ViewTarget::Container(name) = target else {
+                continue;
+            };
+            let Some(s) = world.subjects.iter().find(|s| &s.name == name) else {
+                continue;
+            };
+            let Some(ns) = world.ns.get(&s.name) else {
+                continue;
+            };
+            let slow = slow_pass || !self.sent.contains_key(target);
+            let uts_private = ns[1] != world.host_ns[1];
+            let net_private = slow && ns[4] != world.host_ns[4];
+            if !uts_private && !net_private {
+                continue;
+            }
+            // The namespace a file opened from /proc/PID/ns holds is the one of that moment:
+            // the inode (re-read on slow passes) reopens it when the process has moved.
+            let uts = uts_private.then(|| {
+                let path = format!("/proc/{}/ns/uts", s.pid);
+                self.kept.handle(std::path::Path::new(&path), ns[1])
+            });
+            wanted.push((s, uts, net_private));
+        }
+        let mut out = HashMap::new();
+        let mut asks = Vec::new();
+        let mut names = Vec::new();
+        for (s, uts, net_private) in &wanted {
+            let uts = match uts {
+                Some(Ok(f)) => Some(f.as_ref()),
+                Some(Err(e)) => {
+                    out.insert(s.name.clone(), Err(std::io::Error::from(e.kind())));
+                    continue;
+                }
+                None => None,
+            };
+            let net = if *net_private {
+                match world.own_net(s) {
+                    Some(f) => Some(f),
+                    None => {
+                        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+                        out.insert(s.name.clone(), Err(gone));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let candidates = if *net_private {
+                world.candidates(Some(s))
+            } else {
+                Vec::new()
+            };
+            asks.push(inside::Ask {
+                uts,
+                net,
+                candidates: links::Candidates::new(candidates),
+            });
+            names.push(s.name.clone());
+        }
+        out.extend(names.into_iter().zip(inside::read_inside(asks)));
+        out
+    }
+
+    /// A process's mount table, summarised. Read again when the kernel says the table changed,
+    /// or the process is in another mount namespace (`mnt`) or has another root (which the
+    /// table's paths are relative to); None when the process is gone.
+    fn mounts(&mut self, pid: &str, mnt: u64) -> Option<MountsView> {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::metadata(format!("/proc/{pid}/root")).ok()?;
+        let mut tag = std::collections::hash_map::DefaultHasher::new();
+        (mnt, root.dev(), root.ino()).hash(&mut tag);
+        let path = format!("/proc/{pid}/mountinfo");
+        let text = self
+            .kept
+            .read_mounts(std::path::Path::new(&path), tag.finish())
+            .ok()?;
+        Some(mounts::summarize(&kept::utf8(text).ok()?))
+    }
+
+    /// A process's status and command line, read once per pass.
+    fn process(&mut self, pid: i32) -> Option<(procfs::Status, String)> {
+        let kept = &mut self.kept;
+        self.procs
+            .entry(pid)
+            .or_insert_with(|| procfs::status_and_cmdline(kept, pid).ok())
+            .clone()
     }
 
     /// Name each pending veth peer: by index among the host's links, or among the other
@@ -196,12 +323,13 @@ impl Observer {
         world: &World,
         target: &ViewTarget,
         slow: bool,
+        inside: Option<std::io::Result<inside::Inside>>,
     ) -> Option<Reading> {
         match target {
             ViewTarget::Host => Some(self.read_host(world, slow)),
             ViewTarget::Container(name) => {
                 let subject = world.subjects.iter().find(|s| &s.name == name)?;
-                self.read_container(cgroups, world, subject, slow)
+                self.read_container(cgroups, world, subject, slow, inside)
             }
         }
     }
@@ -214,14 +342,20 @@ impl Observer {
             ..ViewUpdate::default()
         };
         let mut pending = Vec::new();
+        let mut candidates = links::Candidates::new(if slow {
+            world.candidates(None)
+        } else {
+            Vec::new()
+        });
         if slow {
             if let Ok(mut list) = inside::interfaces_here() {
-                pending = links::kinds_and_peers(&mut list, &world.candidates(None));
+                // The host's links of this pass (listed once for all targets), unless that
+                // failed.
+                let links = Some(&world.host_links[..]).filter(|l| !l.is_empty());
+                pending = links::kinds_and_peers(&mut list, &mut candidates, links);
                 update.interfaces = Some(list);
             }
-            update.mounts = std::fs::read_to_string("/proc/self/mountinfo")
-                .ok()
-                .map(|t| mounts::summarize(&t));
+            update.mounts = self.mounts("self", world.host_ns[0]);
             update.id_maps = procfs::id_maps("self").ok();
         }
         if let Some(net) = world.network.filter(|_| slow) {
@@ -233,18 +367,23 @@ impl Observer {
                     Some((name.clone(), ip.clone(), ports.clone(), pid))
                 })
                 .collect();
-            update.network = Some(links::network_view(&net.plan, &members, &world.host_links));
+            update.network = Some(links::network_view(
+                &net.plan,
+                &members,
+                &world.host_links,
+                &mut candidates,
+            ));
         }
         let mut list = Vec::new();
         for (pid, owner) in &world.owners {
-            if let Ok(st) = procfs::status(*pid) {
+            if let Some((st, cmd)) = self.process(*pid) {
                 list.push(ProcessView {
                     pid: *pid,
                     pid_inside: *pid,
                     ppid: st.ppid,
                     uid_inside: st.uid,
                     uid_host: st.uid,
-                    cmd: procfs::cmdline(*pid, &st.name),
+                    cmd,
                     container: Some(owner.clone()),
                 });
             }
@@ -263,20 +402,16 @@ impl Observer {
         world: &World,
         s: &Subject,
         slow: bool,
+        inside: Option<std::io::Result<inside::Inside>>,
     ) -> Option<Reading> {
         let ns = *world.ns.get(&s.name)?;
         let pid = s.pid.to_string();
         // The uid map is needed every pass (for the processes' users); it is one small read.
-        let id_maps = procfs::id_maps(&pid).ok()?;
+        let id_maps = procfs::id_maps_kept(&mut self.kept, s.pid, ns[6]).ok()?;
         let uts_private = ns[1] != world.host_ns[1];
         let net_private = slow && ns[4] != world.host_ns[4];
-        let candidates = if net_private {
-            world.candidates(Some(s))
-        } else {
-            Vec::new()
-        };
         let (uts, interfaces, pending) = if uts_private || net_private {
-            inside::read_inside(s.pid, uts_private, net_private, candidates).ok()?
+            inside?.ok()?
         } else {
             (None, None, Vec::new())
         };
@@ -290,8 +425,7 @@ impl Observer {
             (None, false) => None,
         };
         let mounts = if slow {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
-            Some(mounts::summarize(&text))
+            Some(self.mounts(&pid, ns[0])?)
         } else {
             None
         };
@@ -316,14 +450,14 @@ impl Observer {
     /// The processes the container's `ps` lists: those of its pid namespace, or, when it
     /// shares the host's, those of its cgroup.
     fn processes(
-        &self,
+        &mut self,
         world: &World,
         s: &Subject,
         ns: &[u64; 8],
         uid_map: &[isolab_shared::protocol::view::IdRange],
     ) -> Option<ProcessesView> {
         let pid_ns = ns[3];
-        let level = procfs::status(s.pid).ok()?.nspid.len() - 1;
+        let level = self.process(s.pid)?.0.nspid.len() - 1;
         let members: Vec<i32> = if pid_ns == world.host_ns[3] {
             world
                 .owners
@@ -341,7 +475,7 @@ impl Observer {
         };
         let mut list = Vec::new();
         for pid in members {
-            let Ok(st) = procfs::status(pid) else {
+            let Some((st, cmd)) = self.process(pid) else {
                 continue;
             };
             let owner = world.owners.get(&pid).filter(|o| **o != s.name);
@@ -351,7 +485,7 @@ impl Observer {
                 ppid: st.ppid,
                 uid_inside: procfs::id_inside(uid_map, st.uid),
                 uid_host: st.uid,
-                cmd: procfs::cmdline(pid, &st.name),
+                cmd,
                 container: owner.cloned(),
             });
         }
@@ -362,8 +496,53 @@ impl Observer {
         })
     }
 
+    /// A container's cgroup figures, as [`CgroupManager::stats`] reads them, through files kept
+    /// open.
+    fn cgroup_stats(&mut self, cgroups: &dyn CgroupManager, id: &str) -> Option<Stats> {
+        /// One file through `kept`; `missing` says a file was not there.
+        fn read(
+            kept: &mut kept::Kept,
+            path: &std::path::Path,
+            missing: &mut bool,
+        ) -> std::io::Result<Option<String>> {
+            match kept.read(path, 0, kept::Ends::Short)? {
+                kept::Read::Kept(b) | kept::Read::Opened(b) => kept::utf8(b).map(Some),
+                kept::Read::Missing => {
+                    *missing = true;
+                    Ok(None)
+                }
+            }
+        }
+        let kept = &mut self.kept;
+        let mut missing = false;
+        // Where the files were found before: right unless the cgroup is gone (a kept file
+        // then fails to read) or a file is missing (which stats reads as 0 only while the
+        // cgroup is there).
+        let mut before = None;
+        if let Some(sources) = self.cgroup_sources.get(id) {
+            if let Ok(stats) = sources.read_with(&mut |p| read(kept, p, &mut missing)) {
+                if !missing {
+                    return Some(stats);
+                }
+                before = Some((sources.clone(), stats));
+            }
+        }
+        let Ok(sources) = cgroups.stats_sources(id) else {
+            self.cgroup_sources.remove(id);
+            return None;
+        };
+        let stats = match before {
+            Some((b, stats)) if b == sources => stats,
+            _ => sources
+                .read_with(&mut |p| read(kept, p, &mut missing))
+                .ok()?,
+        };
+        self.cgroup_sources.insert(id.to_string(), sources);
+        Some(stats)
+    }
+
     fn cgroup(&mut self, cgroups: &dyn CgroupManager, s: &Subject) -> Option<CgroupView> {
-        let stats = cgroups.stats(&s.id).ok()?;
+        let stats = self.cgroup_stats(cgroups, &s.id)?;
         let now = Instant::now();
         let rate = match self.cpu.insert(s.id.clone(), (stats.cpu_usage_usec, now)) {
             Some((before, at)) => {
@@ -415,34 +594,57 @@ struct World<'a> {
     network: Option<&'a SessionNetwork>,
     /// The host's interfaces (for veth peers on the host, and the bridge), on slow passes.
     host_links: Vec<crate::network::netlink::Link>,
+    /// On slow passes, the network namespaces a veth's peer may be in: the host's, and each
+    /// container's that is not the host's (with its inode), in the order of `subjects`.
+    host_net: Option<links::Candidate>,
+    nets: Vec<(u64, links::Candidate)>,
 }
 
 impl<'a> World<'a> {
     /// The namespaces a veth of `me` (None: the host) may lead to: the host's, and every other
     /// container's that is not `me`'s own.
-    fn candidates(&self, me: Option<&Subject>) -> Vec<links::Candidate> {
-        let mut out = Vec::new();
+    fn candidates(&self, me: Option<&Subject>) -> Vec<&links::Candidate> {
         let mine = me.and_then(|s| self.ns.get(&s.name)).map(|n| n[4]);
-        if me.is_some() {
-            if let Ok(f) = std::fs::File::open("/proc/self/ns/net") {
-                out.push(links::Candidate {
-                    label: "on the host".into(),
-                    container: None,
-                    netns: f,
-                });
-            }
-        }
-        for s in self.subjects {
-            let theirs = self.ns.get(&s.name).map(|n| n[4]);
-            if theirs.is_none() || theirs == mine || theirs == Some(self.host_ns[4]) {
+        let host = self.host_net.as_ref().filter(|_| me.is_some());
+        host.into_iter()
+            .chain(
+                self.nets
+                    .iter()
+                    .filter(|(ino, _)| Some(*ino) != mine)
+                    .map(|(_, c)| c),
+            )
+            .collect()
+    }
+
+    /// `s`'s own network namespace (opened on slow passes, when not the host's).
+    fn own_net(&self, s: &Subject) -> Option<&std::fs::File> {
+        self.nets
+            .iter()
+            .find(|(_, c)| c.container.as_deref() == Some(s.name.as_str()))
+            .map(|(_, c)| &c.netns)
+    }
+
+    /// The network namespaces of `subjects` that are not the host's, as candidates.
+    fn nets(
+        subjects: &[Subject],
+        ns: &BTreeMap<String, [u64; 8]>,
+        host: u64,
+    ) -> Vec<(u64, links::Candidate)> {
+        let mut out = Vec::new();
+        for s in subjects {
+            let Some(theirs) = ns.get(&s.name).map(|n| n[4]) else {
+                continue;
+            };
+            if theirs == host {
                 continue;
             }
             if let Ok(f) = std::fs::File::open(format!("/proc/{}/ns/net", s.pid)) {
-                out.push(links::Candidate {
+                let candidate = links::Candidate {
                     label: format!("in {}", s.name),
                     container: Some(s.name.clone()),
                     netns: f,
-                });
+                };
+                out.push((theirs, candidate));
             }
         }
         out
@@ -455,20 +657,23 @@ impl<'a> World<'a> {
         known_ns: &HashMap<i32, [u64; 8]>,
         network: Option<&'a SessionNetwork>,
         slow_pass: bool,
+        kept: &mut kept::Kept,
     ) -> World<'a> {
-        let host_ns = procfs::ns_inodes("self").unwrap_or_default();
+        let host_ns = procfs::ns_inodes_kept(kept, "self").unwrap_or_default();
         let ns: BTreeMap<String, [u64; 8]> = subjects
             .iter()
             .filter_map(|s| Some((s.name.clone(), *known_ns.get(&s.pid)?)))
             .collect();
         // One cgroup.procs per container is enough (on v1 every hierarchy holds the same
-        // processes: the runtime puts each in all of them).
+        // processes: the runtime puts each in all of them). Opened anew each time: on v1 a
+        // cgroup.procs kept open and read again from its start lists the pids of its first
+        // read for a while (the kernel keeps that list for a second after each read).
         let mut owners = BTreeMap::new();
         for s in subjects {
             let pids = cgroups
                 .procs_files(&s.id)
                 .iter()
-                .find_map(|f| std::fs::read_to_string(f).ok())
+                .find_map(|f| kept::read_file(f).ok().and_then(|b| kept::utf8(b).ok()))
                 .unwrap_or_default();
             for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
                 owners.insert(pid, s.name.clone());
@@ -481,7 +686,10 @@ impl<'a> World<'a> {
         let pid_ns_of = if own_pid_ns {
             owners
                 .keys()
-                .filter_map(|&p| Some((p, procfs::ns_inode(&p.to_string(), NsKind::Pid).ok()?)))
+                .filter_map(|&p| {
+                    let ino = procfs::ns_inode_kept(kept, &p.to_string(), NsKind::Pid).ok()?;
+                    Some((p, ino))
+                })
                 .collect()
         } else {
             BTreeMap::new()
@@ -491,6 +699,25 @@ impl<'a> World<'a> {
         } else {
             0
         };
+        // Only slow passes read interfaces and the network, which need the host's links and
+        // the namespaces veths lead to.
+        let (host_links, host_net, nets) = if slow_pass {
+            let host_net =
+                std::fs::File::open("/proc/self/ns/net")
+                    .ok()
+                    .map(|f| links::Candidate {
+                        label: "on the host".into(),
+                        container: None,
+                        netns: f,
+                    });
+            (
+                crate::network::netlink::links().unwrap_or_default(),
+                host_net,
+                World::nets(subjects, &ns, host_ns[4]),
+            )
+        } else {
+            (Vec::new(), None, Vec::new())
+        };
         World {
             subjects,
             host_ns,
@@ -499,12 +726,9 @@ impl<'a> World<'a> {
             pid_ns_of,
             host_total,
             network,
-            // Only slow passes read interfaces and the network, which need the host's links.
-            host_links: if slow_pass {
-                crate::network::netlink::links().unwrap_or_default()
-            } else {
-                Vec::new()
-            },
+            host_links,
+            host_net,
+            nets,
         }
     }
 
@@ -688,6 +912,17 @@ mod tests {
                 "{v:?}"
             );
         }
+        // A change between passes shows (read again through the file kept open).
+        std::fs::write(dir.join("memory.current"), "3145728\n").unwrap();
+        let changed = observer.observe(
+            cgroups.as_ref(),
+            &subjects,
+            &watched,
+            &BTreeSet::new(),
+            None,
+        );
+        let (_, v) = changed.iter().find(|(t, _)| *t == alpha).unwrap();
+        assert_eq!(v.cgroup.as_ref().unwrap().memory_current, 3 << 20);
         // A fresh watch gets every section again.
         let fresh: BTreeSet<ViewTarget> = [alpha.clone()].into();
         let full = observer.observe(cgroups.as_ref(), &subjects, &watched, &fresh, None);

@@ -3,9 +3,12 @@
 
 use std::fs;
 use std::io;
+use std::path::{Path, PathBuf};
 
 use isolab_shared::protocol::view::{IdMapsView, IdRange};
 use isolab_shared::spec::NsKind;
+
+use super::kept::{utf8, Ends, Kept};
 
 /// The inode of a process's namespace of `kind`: what `readlink /proc/PID/ns/KIND` says
 /// between the brackets (`uts:[4026531838]`). `pid` may be `"self"`.
@@ -21,10 +24,48 @@ fn parse_ns_link(link: &str) -> Option<u64> {
 }
 
 /// A process's namespaces, in [`NsKind::ALL`] order (0 where the kernel has no such kind).
+#[cfg(test)]
 pub fn ns_inodes(pid: &str) -> io::Result<[u64; 8]> {
+    ns_inodes_with(|kind| ns_inode(pid, kind))
+}
+
+/// [`ns_inodes`] through `/proc/PID/ns` kept open: each link is then a step from there rather
+/// than a walk from `/`. A kept folder of a process that is gone fails (even when its pid has
+/// been given to another since): it is then opened again.
+pub fn ns_inodes_kept(kept: &mut Kept, pid: &str) -> io::Result<[u64; 8]> {
+    in_ns_dir(kept, pid, |dir| {
+        ns_inodes_with(|kind| ns_inode_at(dir, kind))
+    })
+}
+
+/// [`ns_inode`] through `/proc/PID/ns` kept open (see [`ns_inodes_kept`]).
+pub fn ns_inode_kept(kept: &mut Kept, pid: &str, kind: NsKind) -> io::Result<u64> {
+    in_ns_dir(kept, pid, |dir| ns_inode_at(dir, kind))
+}
+
+fn in_ns_dir<T>(
+    kept: &mut Kept,
+    pid: &str,
+    read: impl Fn(&fs::File) -> io::Result<T>,
+) -> io::Result<T> {
+    let path = PathBuf::from(format!("/proc/{pid}/ns"));
+    if let Ok(found) = read(&*kept.handle(&path, 0)?) {
+        return Ok(found);
+    }
+    kept.forget(&path);
+    read(&*kept.handle(&path, 0)?)
+}
+
+fn ns_inode_at(dir: &fs::File, kind: NsKind) -> io::Result<u64> {
+    let link = nix::fcntl::readlinkat(dir, kind.proc_name())?;
+    parse_ns_link(&link.to_string_lossy())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{link:?}")))
+}
+
+fn ns_inodes_with(mut inode: impl FnMut(NsKind) -> io::Result<u64>) -> io::Result<[u64; 8]> {
     let mut out = [0; 8];
     for (slot, kind) in out.iter_mut().zip(NsKind::ALL) {
-        match ns_inode(pid, kind) {
+        match inode(kind) {
             Ok(ino) => *slot = ino,
             // A kernel without time namespaces has no ns/time.
             Err(e) if e.kind() == io::ErrorKind::NotFound && kind == NsKind::Time => {}
@@ -45,9 +86,22 @@ pub struct Status {
     pub nspid: Vec<i32>,
 }
 
-pub fn status(pid: i32) -> io::Result<Status> {
-    parse_status(&fs::read_to_string(format!("/proc/{pid}/status"))?)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/status")))
+/// A process's status lines and its command line (joined by spaces, at most [`MAX_CMD`]
+/// bytes; `[name]` when empty: a kernel thread, or a zombie), through files kept open.
+pub fn status_and_cmdline(kept: &mut Kept, pid: i32) -> io::Result<(Status, String)> {
+    let path = PathBuf::from(format!("/proc/{pid}/status"));
+    let text = kept
+        .read_again(&path, 0, Ends::Short)?
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    let st = parse_status(&utf8(text)?)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/status")))?;
+    let raw = kept
+        .read_again(Path::new(&format!("/proc/{pid}/cmdline")), 0, Ends::Short)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let cmd = format_cmdline(&raw, &st.name);
+    Ok((st, cmd))
 }
 
 fn parse_status(text: &str) -> Option<Status> {
@@ -77,13 +131,6 @@ fn parse_status(text: &str) -> Option<Status> {
         }
     }
     (!st.nspid.is_empty()).then_some(st)
-}
-
-/// The command line, arguments joined by spaces, at most `MAX_CMD` bytes; `[name]` when empty
-/// (a kernel thread, or a zombie).
-pub fn cmdline(pid: i32, name: &str) -> String {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    format_cmdline(&raw, name)
 }
 
 /// Longest command line the view carries.
@@ -124,6 +171,22 @@ pub fn id_maps(pid: &str) -> io::Result<IdMapsView> {
     Ok(IdMapsView {
         uid: parse_id_map(&fs::read_to_string(format!("/proc/{pid}/uid_map"))?),
         gid: parse_id_map(&fs::read_to_string(format!("/proc/{pid}/gid_map"))?),
+    })
+}
+
+/// [`id_maps`] through files kept open. A map file shows the user namespace the process was in
+/// when it was opened: `user_ns` (that namespace's inode) reopens them when it changes.
+pub fn id_maps_kept(kept: &mut Kept, pid: i32, user_ns: u64) -> io::Result<IdMapsView> {
+    let mut map = |name: &str| -> io::Result<Vec<IdRange>> {
+        let path = PathBuf::from(format!("/proc/{pid}/{name}"));
+        let text = kept
+            .read_again(&path, user_ns, Ends::Empty)?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        Ok(parse_id_map(&utf8(text)?))
+    };
+    Ok(IdMapsView {
+        uid: map("uid_map")?,
+        gid: map("gid_map")?,
     })
 }
 
@@ -213,7 +276,22 @@ mod tests {
         let ours = ns_inodes("self").unwrap();
         assert!(ours[..7].iter().all(|&i| i > 0), "{ours:?}");
         assert_eq!(ns_inode("self", NsKind::Uts).unwrap(), ours[1]);
-        let me = status(std::process::id() as i32).unwrap();
+        let mut kept = Kept::default();
+        assert_eq!(ns_inodes_kept(&mut kept, "self").unwrap(), ours);
+        assert_eq!(
+            ns_inode_kept(&mut kept, "self", NsKind::Pid).unwrap(),
+            ours[3]
+        );
+        let mut kept = Kept::default();
+        let (me, cmd) = status_and_cmdline(&mut kept, std::process::id() as i32).unwrap();
         assert_eq!(me.nspid.last().copied(), Some(std::process::id() as i32));
+        assert!(!cmd.is_empty());
+        // Read again through the kept files.
+        assert_eq!(
+            status_and_cmdline(&mut kept, std::process::id() as i32)
+                .unwrap()
+                .1,
+            cmd
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! The server edge (axum): the built page, `/healthz`, and `/ws`, whose connections become
 //! sessions ([`crate::session`]). No runtime work happens here.
 //!
-//! At start-up it removes what a crashed run left (`gc`); on SIGTERM or Ctrl-C it stops taking
+//! At start-up it claims its state root and network namespace (one server each, [`exclusive`]),
+//! then removes what a crashed run left (`gc`); on SIGTERM or Ctrl-C it stops taking
 //! connections, ends every session (each removes its containers) and waits for them.
 
 pub mod admission;
+mod exclusive;
 mod ws;
 
 use std::net::SocketAddr;
@@ -95,6 +97,9 @@ pub async fn serve(cfg: ServerConfig) -> Result<()> {
     // Caught from the first moment: a SIGTERM during start-up (or just after the URL is out)
     // must still end in a clean shutdown, not the default disposition's instant exit.
     let stop = StopSignals::register()?;
+    // Before anything is cleaned up or installed: another server's containers, rules and
+    // bridges are not a crashed run's.
+    let _claims = exclusive::claim(&cfg.paths.state_root, cfg.network.enabled)?;
     let paths = cfg.paths.clone();
     let runtime = tokio::task::spawn_blocking(move || Runtime::new(paths))
         .await?

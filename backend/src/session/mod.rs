@@ -484,9 +484,12 @@ impl Session {
                 interface,
                 from,
                 to,
+                kind,
                 ..
             } => {
-                self.move_interface(reference, &interface, &from, &to).await;
+                let kind = kind.unwrap_or_default();
+                self.move_interface_of(reference, &interface, kind, &from, &to)
+                    .await;
             }
             ClientMsg::Ack { handle, bytes } => {
                 if let Some(t) = self.terminals.get(&handle) {

@@ -2,7 +2,7 @@
 //! a bridge and a subnet; each such container is attached through CNI before it starts, and
 //! every container's `/etc/hosts` names all of them; published ports are reserved server-wide.
 
-use isolab_shared::protocol::{codes, Ref};
+use isolab_shared::protocol::{codes, InterfaceKind, Ref};
 use isolab_shared::spec::{ContainerSpec, NsMode, PortMapping};
 use serde_json::json;
 
@@ -139,12 +139,27 @@ impl Session {
         }
     }
 
-    /// `move_interface`: between two of the session's containers, each with a network
-    /// namespace of its own (never the host's).
+    /// A lesson's `move_interface`: as the protocol's without a `kind` (a veth pair when `from`
+    /// has no such interface).
     pub(super) async fn move_interface(
         &mut self,
         reference: Option<Ref>,
         interface: &str,
+        from: &str,
+        to: &str,
+    ) -> bool {
+        self.move_interface_of(reference, interface, InterfaceKind::Veth, from, to)
+            .await
+    }
+
+    /// `move_interface`: between two of the session's containers, each with a network
+    /// namespace of its own (never the host's); when `from` has no such interface, one of
+    /// `kind` is made there first.
+    pub(super) async fn move_interface_of(
+        &mut self,
+        reference: Option<Ref>,
+        interface: &str,
+        kind: InterfaceKind,
         from: &str,
         to: &str,
     ) -> bool {
@@ -174,7 +189,7 @@ impl Session {
         }
         let (iface, an, bn) = (interface.to_string(), a.name.clone(), b.name.clone());
         let moved = tokio::task::spawn_blocking(move || {
-            crate::network::moving::move_interface(&iface, (&an, a_pid), (&bn, b_pid))
+            crate::network::moving::move_interface(&iface, kind, (&an, a_pid), (&bn, b_pid))
         })
         .await;
         match moved {

@@ -2,14 +2,15 @@
 //! session's bridge, a veth pair per container from the bridge to the container's `eth0`,
 //! addresses, published ports, egress, and the cables moved interfaces made between
 //! containers), redrawn as views arrive and containers come and go; and the move control,
-//! which moves an interface from one container's network namespace to another's.
+//! which moves an interface from one container's network namespace to another's (making a veth
+//! pair or a dummy in the first when it has none by that name).
 
 use isolab_shared::protocol::ContainerInfo;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::app::use_session;
-use crate::network::{MoveFields, MOVE_HINT};
+use crate::network::{kind_options, MoveFields, MOVE_HINT};
 use crate::state::{Conn, Origin, Problem};
 use crate::view::picture::layout::{layout, Drawing, Rect, BOX_TOP, HOST_BOTTOM, PORT_LINE};
 use crate::view::picture::{picture, Node, Picture};
@@ -83,8 +84,10 @@ fn net_picture(pic: &Picture, host_known: bool) -> Html {
         .collect();
     let empty = pic.nodes.is_empty().then(|| {
         html! {
+            // SVG text does not wrap: two lines, each within the picture's width.
             <text class="net-empty" x={px(d.bridge.x)} y={px(HOST_BOTTOM + 24)}>
-                { "no containers yet: each one with a network of its own is plugged into this bridge" }
+                <tspan x={px(d.bridge.x)}>{ "no containers yet: each one with a network" }</tspan>
+                <tspan x={px(d.bridge.x)} dy="14">{ "of its own is plugged into this bridge" }</tspan>
             </text>
         }
     });
@@ -173,8 +176,8 @@ pub fn NetworkPanel() -> Html {
     let drawn = picture(views.host.latest.network.as_ref(), &running, views);
     let host_known = views.host.updates > 0;
 
-    // The move control: an interface's name, from and to (the running containers), the
-    // button, the error where it belongs, and what to notice.
+    // The move control: an interface's name, the kind made when `from` has none, from and to
+    // (the running containers), the button, the error where it belongs, and what to notice.
     let fields = use_state(MoveFields::default);
     let local = use_state(Vec::<Problem>::new);
     let names = state.running_names();
@@ -244,6 +247,10 @@ pub fn NetworkPanel() -> Html {
             set(e.target_unchecked_into::<HtmlInputElement>().value())
         })
     };
+    let on_kind = {
+        let set = edit(|f, v| f.kind = v.parse().unwrap_or_default());
+        Callback::from(move |e: Event| set(e.target_unchecked_into::<HtmlSelectElement>().value()))
+    };
     let on_from = {
         let set = edit(|f, v| f.from = Some(v));
         Callback::from(move |e: Event| set(e.target_unchecked_into::<HtmlSelectElement>().value()))
@@ -278,6 +285,12 @@ pub fn NetworkPanel() -> Html {
             .map(|name| html! { <option value={name.clone()} selected={name == chosen}>{ name }</option> })
             .collect()
     };
+    let kinds: Html = kind_options()
+        .into_iter()
+        .map(|(kind, label)| {
+            html! { <option value={kind.as_str()} selected={kind == fields.kind}>{ label }</option> }
+        })
+        .collect();
     let open = state.conn == Conn::Open;
     let blocked = names.len() < 2;
     let done = mover
@@ -299,6 +312,10 @@ pub fn NetworkPanel() -> Html {
                             <input name="interface" value={fields.interface.clone()} autocomplete="off"
                                 spellcheck="false" oninput={on_interface} />
                             { errors_for(Some("interface")) }
+                        </label>
+                        <label class="field" title="what is made in the from container when it has no interface of that name">
+                            <span>{ "kind" }</span>
+                            <select name="kind" onchange={on_kind}>{ kinds }</select>
                         </label>
                         <label class={invalid("from")}>
                             <span>{ "from" }</span>

@@ -1,4 +1,4 @@
-use isolab_shared::protocol::ClientMsg;
+use isolab_shared::protocol::{ClientMsg, InterfaceKind};
 
 use super::*;
 
@@ -19,6 +19,7 @@ fn cable0(from: &str, to: &str) -> Move {
         interface: "cable0".into(),
         from: from.into(),
         to: to.into(),
+        kind: InterfaceKind::Veth,
     }
 }
 
@@ -106,11 +107,40 @@ fn the_move_request_has_the_protocols_shape() {
     assert_eq!(
         json,
         serde_json::json!({"type": "move_interface", "ref": 7, "interface": "cable0",
-            "from": "alpha", "to": "beta"})
+            "from": "alpha", "to": "beta", "kind": "veth"})
     );
     assert!(matches!(
         serde_json::from_value::<ClientMsg>(json).unwrap(),
         ClientMsg::MoveInterface { .. }
+    ));
+}
+
+#[test]
+fn the_kind_select_offers_veth_then_dummy_and_is_sent() {
+    let offered: Vec<&str> = kind_options().iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(offered, ["veth", "dummy"], "veth first: the default");
+    assert_eq!(MoveFields::default().kind, InterfaceKind::Veth);
+    assert!(MOVE_HINT.contains("veth") && MOVE_HINT.contains("dummy"));
+
+    let fields = MoveFields {
+        interface: "dummy0".into(),
+        kind: "dummy".parse().unwrap(),
+        ..MoveFields::default()
+    };
+    let request = fields.to_move(&names(&["alpha", "beta"])).unwrap();
+    assert_eq!(request.kind, InterfaceKind::Dummy);
+    let json = serde_json::to_value(request.message(None)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"type": "move_interface", "interface": "dummy0",
+            "from": "alpha", "to": "beta", "kind": "dummy"})
+    );
+    assert!(matches!(
+        serde_json::from_value::<ClientMsg>(json).unwrap(),
+        ClientMsg::MoveInterface {
+            kind: Some(InterfaceKind::Dummy),
+            ..
+        }
     ));
 }
 
@@ -121,6 +151,7 @@ fn a_move_is_checked_before_it_is_sent() {
         interface: "eth0".into(),
         from: Some("beta".into()),
         to: Some("beta".into()),
+        kind: InterfaceKind::Dummy,
     };
     let problems = bad.to_move(&running).unwrap_err();
     let found: Vec<_> = problems

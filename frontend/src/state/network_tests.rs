@@ -38,6 +38,7 @@ fn cable0() -> Move {
         interface: "cable0".into(),
         from: "alpha".into(),
         to: "beta".into(),
+        kind: Default::default(),
     }
 }
 

@@ -88,6 +88,14 @@ fn every_client_msg() -> Vec<ClientMsg> {
             interface: "cable0".into(),
             from: "alpha".into(),
             to: "beta".into(),
+            kind: None,
+        },
+        ClientMsg::MoveInterface {
+            reference: None,
+            interface: "dummy0".into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+            kind: Some(InterfaceKind::Dummy),
         },
         ClientMsg::Lessons { reference: None },
         ClientMsg::LessonStart {
@@ -515,6 +523,53 @@ fn unknown_types_and_missing_fields_are_refused() {
     assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"resize","handle":1}"#).is_err());
     assert!(serde_json::from_str::<ClientMsg>(r#"{"handle":1}"#).is_err());
     assert!(serde_json::from_str::<ClientMsg>("not json").is_err());
+}
+
+#[test]
+fn move_interface_s_kind_is_optional_and_veth_by_default() {
+    let dummy = ClientMsg::MoveInterface {
+        reference: Some(3),
+        interface: "dummy0".into(),
+        from: "alpha".into(),
+        to: "beta".into(),
+        kind: Some(InterfaceKind::Dummy),
+    };
+    let v: Value = serde_json::to_value(&dummy).unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "move_interface", "ref": 3, "interface": "dummy0",
+               "from": "alpha", "to": "beta", "kind": "dummy"})
+    );
+    assert_eq!(serde_json::from_value::<ClientMsg>(v).unwrap(), dummy);
+    let veth: ClientMsg = serde_json::from_str(
+        r#"{"type":"move_interface","interface":"cable0","from":"a","to":"b","kind":"veth"}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        veth,
+        ClientMsg::MoveInterface {
+            kind: Some(InterfaceKind::Veth),
+            ..
+        }
+    ));
+    // A version 4 client's request (no kind) still parses, and is written back without one.
+    let old = r#"{"type":"move_interface","interface":"cable0","from":"a","to":"b"}"#;
+    let msg: ClientMsg = serde_json::from_str(old).unwrap();
+    let ClientMsg::MoveInterface { kind, .. } = &msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(*kind, None);
+    assert_eq!(kind.unwrap_or_default(), InterfaceKind::Veth);
+    assert_eq!(serde_json::to_value(&msg).unwrap().get("kind"), None);
+    // A kind isolab does not make is a malformed request.
+    let bond = r#"{"type":"move_interface","interface":"b0","from":"a","to":"b","kind":"bond"}"#;
+    assert!(serde_json::from_str::<ClientMsg>(bond).is_err());
+    // The command line's spelling is the wire's.
+    for kind in InterfaceKind::ALL {
+        assert_eq!(kind.to_string().parse::<InterfaceKind>(), Ok(kind));
+        assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.as_str()));
+    }
+    assert!("Dummy".parse::<InterfaceKind>().is_err());
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod stats;
 mod v1;
 mod v2;
 
-pub use stats::Stats;
+pub use stats::{ReadFile, Sources, Stats};
 pub use v1::V1Manager;
 pub use v2::V2Manager;
 
@@ -152,6 +152,9 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
     /// Pids in the container's cgroup (sorted, deduplicated over v1 hierarchies).
     fn pids(&self, id: &str) -> Result<Vec<i32>, CgroupError>;
     fn stats(&self, id: &str) -> Result<Stats, CgroupError>;
+    /// Where [`stats`](Self::stats) reads from (failing as it does when the cgroup is gone),
+    /// for a reader that reads the same container again and again (the live view).
+    fn stats_sources(&self, id: &str) -> Result<Sources, CgroupError>;
     /// SIGKILL every process of the cgroup and wait (up to [`KILL_TIMEOUT`]) until it is empty.
     /// A missing cgroup is Ok.
     fn kill_all(&self, id: &str) -> Result<(), CgroupError>;

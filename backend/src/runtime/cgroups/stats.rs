@@ -2,7 +2,7 @@
 //! interface files. A missing file (controller not enabled or not mounted) reads as zero/None.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::CgroupError;
 
@@ -32,58 +32,147 @@ pub struct Stats {
     pub pids_limit: Option<u64>,
 }
 
+/// Where a container's [`Stats`] are read from, found once (which of its dirs exist): a reader
+/// that reads them again and again (the live view, several times a second) may keep the files
+/// open instead of walking their paths each time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sources {
+    /// The container's dirs in the memory, cpu, cpuacct and pids hierarchies (those that exist).
+    V1 {
+        memory: Option<PathBuf>,
+        cpu: Option<PathBuf>,
+        cpuacct: Option<PathBuf>,
+        pids: Option<PathBuf>,
+    },
+    /// The container's cgroup dir.
+    V2(PathBuf),
+}
+
+/// Reads a whole file: its contents, or None when it does not exist.
+pub type ReadFile<'a> = dyn FnMut(&Path) -> io::Result<Option<String>> + 'a;
+
+impl Sources {
+    /// Read every figure, opening each file.
+    pub fn read(&self) -> Result<Stats, CgroupError> {
+        self.read_with(&mut |path: &Path| match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Read every figure through `read` (a missing file reads as zero/None).
+    pub fn read_with(&self, read: &mut ReadFile<'_>) -> Result<Stats, CgroupError> {
+        let mut f = Files(read);
+        match self {
+            Sources::V1 {
+                memory,
+                cpu,
+                cpuacct,
+                pids,
+            } => {
+                let mut s = Stats::default();
+                if let Some(dir) = memory {
+                    s.memory_current = f.u64(&dir.join("memory.usage_in_bytes"))?.unwrap_or(0);
+                    s.memory_peak = f.u64(&dir.join("memory.max_usage_in_bytes"))?;
+                    s.memory_limit = f
+                        .u64(&dir.join("memory.limit_in_bytes"))?
+                        .filter(|&v| v < V1_UNLIMITED);
+                    s.oom_kills = f
+                        .keyed(&dir.join("memory.oom_control"), &["oom_kill"])?
+                        .pop()
+                        .flatten()
+                        .unwrap_or(0);
+                }
+                if let Some(dir) = cpuacct {
+                    s.cpu_usage_usec = f.u64(&dir.join("cpuacct.usage"))?.unwrap_or(0) / 1000;
+                }
+                if let Some(dir) = cpu {
+                    let v = f.keyed(&dir.join("cpu.stat"), &["throttled_time", "nr_throttled"])?;
+                    s.cpu_throttled_usec = v.first().copied().flatten().unwrap_or(0) / 1000;
+                    s.cpu_nr_throttled = v.get(1).copied().flatten().unwrap_or(0);
+                }
+                if let Some(dir) = pids {
+                    s.pids_current = f.u64(&dir.join("pids.current"))?.unwrap_or(0);
+                    s.pids_limit = f.u64(&dir.join("pids.max"))?;
+                }
+                Ok(s)
+            }
+            Sources::V2(dir) => {
+                let cpu = f.keyed(
+                    &dir.join("cpu.stat"),
+                    &["usage_usec", "throttled_usec", "nr_throttled"],
+                )?;
+                let cpu = |i: usize| cpu.get(i).copied().flatten().unwrap_or(0);
+                Ok(Stats {
+                    memory_current: f.u64(&dir.join("memory.current"))?.unwrap_or(0),
+                    memory_peak: f.u64(&dir.join("memory.peak"))?,
+                    memory_limit: f.u64(&dir.join("memory.max"))?,
+                    oom_kills: f
+                        .keyed(&dir.join("memory.events"), &["oom_kill"])?
+                        .pop()
+                        .flatten()
+                        .unwrap_or(0),
+                    cpu_usage_usec: cpu(0),
+                    cpu_throttled_usec: cpu(1),
+                    cpu_nr_throttled: cpu(2),
+                    pids_current: f.u64(&dir.join("pids.current"))?.unwrap_or(0),
+                    pids_limit: f.u64(&dir.join("pids.max"))?,
+                })
+            }
+        }
+    }
+}
+
 /// Read a v1 container from its dirs in the memory, cpu, cpuacct and pids hierarchies.
-pub(super) fn read_v1(
+#[cfg(test)]
+fn read_v1(
     memory: Option<&Path>,
     cpu: Option<&Path>,
     cpuacct: Option<&Path>,
     pids: Option<&Path>,
 ) -> Result<Stats, CgroupError> {
-    let mut s = Stats::default();
-    if let Some(dir) = memory {
-        s.memory_current = read_u64(&dir.join("memory.usage_in_bytes"))?.unwrap_or(0);
-        s.memory_peak = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
-        s.memory_limit =
-            read_u64(&dir.join("memory.limit_in_bytes"))?.filter(|&v| v < V1_UNLIMITED);
-        s.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?.unwrap_or(0);
+    Sources::V1 {
+        memory: memory.map(Path::to_path_buf),
+        cpu: cpu.map(Path::to_path_buf),
+        cpuacct: cpuacct.map(Path::to_path_buf),
+        pids: pids.map(Path::to_path_buf),
     }
-    if let Some(dir) = cpuacct {
-        s.cpu_usage_usec = read_u64(&dir.join("cpuacct.usage"))?.unwrap_or(0) / 1000;
-    }
-    if let Some(dir) = cpu {
-        let path = dir.join("cpu.stat");
-        s.cpu_throttled_usec = read_keyed(&path, "throttled_time")?.unwrap_or(0) / 1000;
-        s.cpu_nr_throttled = read_keyed(&path, "nr_throttled")?.unwrap_or(0);
-    }
-    if let Some(dir) = pids {
-        s.pids_current = read_u64(&dir.join("pids.current"))?.unwrap_or(0);
-        s.pids_limit = read_u64(&dir.join("pids.max"))?;
-    }
-    Ok(s)
+    .read()
 }
 
 /// Read a v2 container from its cgroup dir.
-pub(super) fn read_v2(dir: &Path) -> Result<Stats, CgroupError> {
-    let cpu_stat = dir.join("cpu.stat");
-    Ok(Stats {
-        memory_current: read_u64(&dir.join("memory.current"))?.unwrap_or(0),
-        memory_peak: read_u64(&dir.join("memory.peak"))?,
-        memory_limit: read_u64(&dir.join("memory.max"))?,
-        oom_kills: read_keyed(&dir.join("memory.events"), "oom_kill")?.unwrap_or(0),
-        cpu_usage_usec: read_keyed(&cpu_stat, "usage_usec")?.unwrap_or(0),
-        cpu_throttled_usec: read_keyed(&cpu_stat, "throttled_usec")?.unwrap_or(0),
-        cpu_nr_throttled: read_keyed(&cpu_stat, "nr_throttled")?.unwrap_or(0),
-        pids_current: read_u64(&dir.join("pids.current"))?.unwrap_or(0),
-        pids_limit: read_u64(&dir.join("pids.max"))?,
-    })
+#[cfg(test)]
+fn read_v2(dir: &Path) -> Result<Stats, CgroupError> {
+    Sources::V2(dir.to_path_buf()).read()
 }
 
-/// File contents, or None when the file does not exist.
-fn read_opt(path: &Path) -> Result<Option<String>, CgroupError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CgroupError::io("read", path, e)),
+/// The interface files, read through a [`ReadFile`].
+struct Files<'r, 'a>(&'r mut ReadFile<'a>);
+
+impl Files<'_, '_> {
+    /// File contents, or None when the file does not exist.
+    fn text(&mut self, path: &Path) -> Result<Option<String>, CgroupError> {
+        (self.0)(path).map_err(|e| CgroupError::io("read", path, e))
+    }
+
+    /// A single-value file; "max" (unlimited) and a missing file give None.
+    fn u64(&mut self, path: &Path) -> Result<Option<u64>, CgroupError> {
+        match self.text(path)?.as_deref().map(str::trim) {
+            None | Some("max") => Ok(None),
+            Some(v) => parse(path, v).map(Some),
+        }
+    }
+
+    /// The values of `keys` in a flat keyed file ("key value" per line), in that order: one
+    /// read for all of them (a missing file or key gives None).
+    fn keyed(&mut self, path: &Path, keys: &[&str]) -> Result<Vec<Option<u64>>, CgroupError> {
+        let Some(text) = self.text(path)? else {
+            return Ok(vec![None; keys.len()]);
+        };
+        keys.iter()
+            .map(|key| keyed_value(path, &text, key))
+            .collect()
     }
 }
 
@@ -94,19 +183,8 @@ fn parse(path: &Path, value: &str) -> Result<u64, CgroupError> {
     })
 }
 
-/// A single-value file; "max" (unlimited) and a missing file give None.
-fn read_u64(path: &Path) -> Result<Option<u64>, CgroupError> {
-    match read_opt(path)?.as_deref().map(str::trim) {
-        None | Some("max") => Ok(None),
-        Some(v) => parse(path, v).map(Some),
-    }
-}
-
-/// The value of `key` in a flat keyed file ("key value" per line).
-fn read_keyed(path: &Path, key: &str) -> Result<Option<u64>, CgroupError> {
-    let Some(text) = read_opt(path)? else {
-        return Ok(None);
-    };
+/// The value of `key` in a flat keyed text: the first line naming it.
+fn keyed_value(path: &Path, text: &str, key: &str) -> Result<Option<u64>, CgroupError> {
     for line in text.lines() {
         let mut parts = line.split_whitespace();
         if parts.next() == Some(key) {

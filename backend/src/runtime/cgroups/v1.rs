@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::{
     ensure_dir, kill_and_wait, kill_pids, limit_value, list_ids, mkdir_new, read_procs,
-    rmdir_if_unused, rmdir_retry, stats, validate_id, write_file, CgroupError, CgroupManager,
-    CgroupVersion, Resources, Stats, PARENT, V1_CONTROLLERS,
+    rmdir_if_unused, rmdir_retry, validate_id, write_file, CgroupError, CgroupManager,
+    CgroupVersion, Resources, Sources, Stats, PARENT, V1_CONTROLLERS,
 };
 
 /// cgroup v1 manager over a set of controller hierarchies.
@@ -232,20 +232,20 @@ impl CgroupManager for V1Manager {
     }
 
     fn stats(&self, id: &str) -> Result<Stats, CgroupError> {
+        self.stats_sources(id)?.read()
+    }
+
+    fn stats_sources(&self, id: &str) -> Result<Sources, CgroupError> {
         let dirs = self.dirs(id)?;
         if !dirs.iter().any(|d| d.is_dir()) {
             return Err(CgroupError::NotFound(self.path(id)));
         }
-        let memory = self.existing("memory", id);
-        let cpu = self.existing("cpu", id);
-        let cpuacct = self.existing("cpuacct", id);
-        let pids = self.existing("pids", id);
-        stats::read_v1(
-            memory.as_deref(),
-            cpu.as_deref(),
-            cpuacct.as_deref(),
-            pids.as_deref(),
-        )
+        Ok(Sources::V1 {
+            memory: self.existing("memory", id),
+            cpu: self.existing("cpu", id),
+            cpuacct: self.existing("cpuacct", id),
+            pids: self.existing("pids", id),
+        })
     }
 
     fn kill_all(&self, id: &str) -> Result<(), CgroupError> {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::{
     ensure_dir, kill_and_wait, limit_value, list_ids, mkdir_new, read_procs, rmdir_if_unused,
-    rmdir_retry, stats, validate_id, write_file, CgroupError, CgroupManager, CgroupVersion,
-    Resources, Stats, PARENT,
+    rmdir_retry, validate_id, write_file, CgroupError, CgroupManager, CgroupVersion, Resources,
+    Sources, Stats, PARENT,
 };
 
 /// Controllers enabled for containers.
@@ -180,7 +180,11 @@ impl CgroupManager for V2Manager {
     }
 
     fn stats(&self, id: &str) -> Result<Stats, CgroupError> {
-        stats::read_v2(&self.existing(id)?)
+        self.stats_sources(id)?.read()
+    }
+
+    fn stats_sources(&self, id: &str) -> Result<Sources, CgroupError> {
+        Ok(Sources::V2(self.existing(id)?))
     }
 
     fn kill_all(&self, id: &str) -> Result<(), CgroupError> {

@@ -132,7 +132,8 @@ pub fn layout(picture: &Picture) -> Drawing {
         .iter()
         .map(|n| n.body.bottom())
         .max()
-        .unwrap_or(HOST_BOTTOM + 24);
+        // Without containers: room for the two lines that say so.
+        .unwrap_or(HOST_BOTTOM + 24 + 14);
 
     // Each box's cable ends, spread around its middle.
     let index = |name: &str| picture.nodes.iter().position(|n| n.name == name);
