@@ -288,6 +288,44 @@ pub fn firewall_tables() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A container's limits as its cgroup files hold them, written the cgroup v2 way whichever
+/// version the host has: memory (`memory.max`), CPU (`cpu.max`: quota and period in
+/// microseconds) and pids (`pids.max`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CgroupLimits {
+    pub memory: String,
+    pub cpu: String,
+    pub pids: String,
+}
+
+pub fn cgroup_limits(id: &str) -> CgroupLimits {
+    let file = |controller: &str, name: &str| {
+        std::fs::read_to_string(cgroup_dir(controller, id).join(name))
+            .unwrap_or_else(|e| panic!("{controller}/{name} of {id}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let v1 = cgroup_dir("memory", id).starts_with("/sys/fs/cgroup/memory");
+    if v1 {
+        let quota = file("cpu", "cpu.cfs_quota_us");
+        CgroupLimits {
+            memory: file("memory", "memory.limit_in_bytes"),
+            cpu: format!(
+                "{} {}",
+                if quota == "-1" { "max" } else { &quota },
+                file("cpu", "cpu.cfs_period_us")
+            ),
+            pids: file("pids", "pids.max"),
+        }
+    } else {
+        CgroupLimits {
+            memory: file("memory", "memory.max"),
+            cpu: file("cpu", "cpu.max"),
+            pids: file("pids", "pids.max"),
+        }
+    }
+}
+
 /// The cgroup v1 (or v2) folder of a container in one controller, e.g. `memory`.
 pub fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
     let v1 = Path::new("/sys/fs/cgroup")

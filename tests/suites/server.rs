@@ -1183,25 +1183,14 @@ async fn a_pooled_container_is_the_one_asked_for() {
     // Its hostname, seen by its shell, and its limits, read from the host.
     c.input(handle, "echo host-$(hostname)-end\n").await;
     c.output_until(handle, "host-alpha-end").await;
-    let file = |controller: &str, name: &str| {
-        std::fs::read_to_string(isolab_tests::cgroup_dir(controller, &info.id).join(name))
-            .unwrap_or_else(|e| panic!("{controller}/{name}: {e}"))
-            .trim()
-            .to_string()
-    };
-    let v1 = isolab_tests::cgroup_dir("memory", &info.id).starts_with("/sys/fs/cgroup/memory");
-    if v1 {
-        assert_eq!(
-            file("memory", "memory.limit_in_bytes"),
-            (48u64 << 20).to_string()
-        );
-        assert_eq!(file("cpu", "cpu.cfs_quota_us"), "50000");
-        assert_eq!(file("pids", "pids.max"), "33");
-    } else {
-        assert_eq!(file("memory", "memory.max"), (48u64 << 20).to_string());
-        assert_eq!(file("cpu", "cpu.max"), "50000 100000");
-        assert_eq!(file("pids", "pids.max"), "33");
-    }
+    assert_eq!(
+        isolab_tests::cgroup_limits(&info.id),
+        isolab_tests::CgroupLimits {
+            memory: (48u64 << 20).to_string(),
+            cpu: "50000 100000".into(),
+            pids: "33".into(),
+        }
+    );
     // Its name, as the host's `isolab ps` and its bundle tell.
     let inspected = t.inspect(&info.id);
     assert!(
@@ -1358,24 +1347,14 @@ async fn default_limits_apply_and_a_session_is_capped_at_8_containers_and_2g() {
         spec
     };
     let (_, first) = c.create(idle("c1")).await;
-    let file = |controller: &str, name: &str| {
-        std::fs::read_to_string(isolab_tests::cgroup_dir(controller, &first.id).join(name))
-            .unwrap_or_else(|e| panic!("{controller}/{name}: {e}"))
-            .trim()
-            .to_string()
-    };
-    if isolab_tests::cgroup_dir("memory", &first.id).starts_with("/sys/fs/cgroup/memory") {
-        assert_eq!(
-            file("memory", "memory.limit_in_bytes"),
-            (256u64 << 20).to_string()
-        );
-        assert_eq!(file("cpu", "cpu.cfs_quota_us"), "100000");
-        assert_eq!(file("cpu", "cpu.cfs_period_us"), "100000");
-    } else {
-        assert_eq!(file("memory", "memory.max"), (256u64 << 20).to_string());
-        assert_eq!(file("cpu", "cpu.max"), "100000 100000");
-    }
-    assert_eq!(file("pids", "pids.max"), "128");
+    assert_eq!(
+        isolab_tests::cgroup_limits(&first.id),
+        isolab_tests::CgroupLimits {
+            memory: (256u64 << 20).to_string(),
+            cpu: "100000 100000".into(),
+            pids: "128".into(),
+        }
+    );
     for i in 2..=8 {
         c.create(idle(&format!("c{i}"))).await;
     }

@@ -253,24 +253,12 @@ async fn the_view_agrees_with_proc_lsns_and_the_cgroup_files() {
 
     // cgroup: the limits the files hold.
     let cg = a.cgroup.as_ref().unwrap();
-    let dir = |ctl: &str| isolab_tests::cgroup_dir(ctl, &alpha_id);
-    let file = |ctl: &str, f: &str| -> u64 {
-        std::fs::read_to_string(dir(ctl).join(f))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     // v1 (this hybrid host) or v2, whichever hierarchy holds the container.
-    let v1 = dir("memory").starts_with("/sys/fs/cgroup/memory");
-    let memory_file = if v1 {
-        "memory.limit_in_bytes"
-    } else {
-        "memory.max"
-    };
-    assert_eq!(cg.memory_limit, Some(file("memory", memory_file)));
+    let files = isolab_tests::cgroup_limits(&alpha_id);
+    assert_eq!(cg.memory_limit, files.memory.parse().ok());
     assert_eq!(cg.memory_limit, Some(64 << 20));
-    assert_eq!(cg.pids_limit, Some(file("pids", "pids.max")));
+    assert_eq!(cg.pids_limit, files.pids.parse().ok());
+    assert_eq!(files.cpu, "50000 100000");
     assert_eq!(cg.cpu_limit, Some(0.5));
     assert!(cg.pids_current >= 1);
     drop(c);
