@@ -11,7 +11,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isolab_shared::protocol::{codes, LessonState, Progress, Ref, ServerMsg, ViewTarget};
+use isolab_shared::protocol::{
+    codes, InterfaceKind, LessonState, Progress, Ref, ServerMsg, ViewTarget,
+};
 
 use super::{Event, Session};
 use crate::lessons::condition::Outcome;
@@ -206,7 +208,10 @@ impl Session {
                     from,
                     to,
                 } => {
-                    if !self.move_interface(reference, &interface, &from, &to).await {
+                    if !self
+                        .move_interface(reference, &interface, InterfaceKind::Veth, &from, &to)
+                        .await
+                    {
                         let message = format!("could not move {interface} from {from} to {to}");
                         return self.solve_failed(message).await;
                     }

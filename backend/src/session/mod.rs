@@ -488,7 +488,7 @@ impl Session {
                 ..
             } => {
                 let kind = kind.unwrap_or_default();
-                self.move_interface_of(reference, &interface, kind, &from, &to)
+                self.move_interface(reference, &interface, kind, &from, &to)
                     .await;
             }
             ClientMsg::Ack { handle, bytes } => {

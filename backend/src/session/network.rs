@@ -139,23 +139,10 @@ impl Session {
         }
     }
 
-    /// A lesson's `move_interface`: as the protocol's without a `kind` (a veth pair when `from`
-    /// has no such interface).
+    /// `move_interface` (the protocol's, or a lesson's, which makes veths): between two of the
+    /// session's containers, each with a network namespace of its own (never the host's); when
+    /// `from` has no such interface, one of `kind` is made there first.
     pub(super) async fn move_interface(
-        &mut self,
-        reference: Option<Ref>,
-        interface: &str,
-        from: &str,
-        to: &str,
-    ) -> bool {
-        self.move_interface_of(reference, interface, InterfaceKind::Veth, from, to)
-            .await
-    }
-
-    /// `move_interface`: between two of the session's containers, each with a network
-    /// namespace of its own (never the host's); when `from` has no such interface, one of
-    /// `kind` is made there first.
-    pub(super) async fn move_interface_of(
         &mut self,
         reference: Option<Ref>,
         interface: &str,
